@@ -1,0 +1,42 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SAMPLES ?= samples
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo demo-data test test-fast bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Samples -> ingest -> train every phase -> the app on http://127.0.0.1:7860
+demo: demo-data
+	$(BIN)/ocpipe train
+	$(BIN)/ocpipe demo --host 127.0.0.1 --port 7860
+
+demo-data: $(STAMP)
+	rm -rf $(SAMPLES)
+	$(BIN)/ocpipe samples $(SAMPLES)
+	$(BIN)/ocpipe ingest $(SAMPLES)
+	$(BIN)/ocpipe report
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not browser"
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_demo.py
+
+clean:
+	rm -rf $(SAMPLES) data/processed/* models/*/ .pytest_cache
+	touch data/processed/.gitkeep

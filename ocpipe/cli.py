@@ -1,0 +1,250 @@
+"""The `ocpipe` command. Each command parses options, calls one library
+function and prints; library errors (OcpipeError) become exit code 1 here.
+
+Heavy libraries (TensorFlow, Gradio) are imported inside the library functions,
+so `ocpipe --help` stays fast."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import config
+from .errors import OcpipeError
+
+app = typer.Typer(
+    help="Turn animated drawings into a clean dataset, train CNNs that tell characters apart, and explain them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+WorkspaceOption = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder (holds data/ and models/).")]
+PhaseOption = Annotated[Optional[str], typer.Option("--phase", "-p", help=f"One of: {', '.join(config.PHASES)}.")]
+SeedOption = Annotated[int, typer.Option(help="Random seed: the same seed gives the same splits / training run.")]
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=False, highlight=False)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show progress details.")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+class _RichProgress:
+    """A progress bar per source that is long enough to be worth one."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            transient=True, disable=not sys.stderr.isatty(), console=None,
+        )
+        self._task = None
+
+    def __enter__(self):
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._progress.__exit__(*exc)
+
+    def start(self, label: str, total: int | None) -> None:
+        self._task = self._progress.add_task(label[-60:], total=total)
+
+    def advance(self, frames: int = 1) -> None:
+        self._progress.advance(self._task, frames)
+
+    def finish(self) -> None:
+        if self._task is not None:
+            self._progress.remove_task(self._task)
+            self._task = None
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Animations, stills, sequence folders, or a raw tree <phase>/<Character>/<source>.")],
+    phase: PhaseOption = None,
+    character: Annotated[Optional[str], typer.Option("--character", "-c", help="Character name; for multi, A+B.")] = None,
+    workspace: WorkspaceOption = Path("."),
+    threshold: Annotated[int, typer.Option(help=f"Hamming distance (bits of {config.HASH_BITS}) at or under which a frame is a near-duplicate.")] = config.DEFAULT_THRESHOLD,
+    seed: SeedOption = config.DEFAULT_SEED,
+    max_side: Annotated[int, typer.Option(help="Shrink stored frames so the longest side is at most this many pixels (0: keep full size).")] = config.DEFAULT_MAX_SIDE,
+) -> None:
+    """Extract frames, drop near-identical ones, and split train/val/test by source animation."""
+    from .ingest import ingest as run_ingest
+    from .report import print_ingest_result
+    from .workspace import Workspace
+
+    try:
+        with _RichProgress() as progress:
+            result = run_ingest(paths, Workspace.at(workspace), phase, character, threshold, seed, max_side, progress)
+    except OcpipeError as exc:
+        raise _fail(str(exc))
+    print_ingest_result(result, _console())
+    for failure in result.failures:
+        typer.echo(f"error: {failure}", err=True)
+    if result.failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def audit(
+    workspace: WorkspaceOption = Path("."),
+    threshold: Annotated[int, typer.Option(help="Distance in bits under which two frames count as the same drawing.")] = config.DEFAULT_THRESHOLD,
+) -> None:
+    """List near-duplicate frames of one character that sit in different splits (leakage)."""
+    from .audit import audit_workspace
+    from .workspace import Workspace
+
+    try:
+        leaks = audit_workspace(Workspace.at(workspace), threshold)
+    except OcpipeError as exc:
+        raise _fail(str(exc))
+    for leak in leaks:
+        typer.echo(f"{leak['a']} ({leak['a_split']}) ~ {leak['b']} ({leak['b_split']}): {leak['distance']} bits")
+    typer.echo(f"{len(leaks)} cross-split near-duplicate pair(s) at <= {threshold} bits")
+    if leaks:
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(workspace: WorkspaceOption = Path(".")) -> None:
+    """Dataset report: counts, class imbalance, backgrounds per character, contact sheets."""
+    from .report import dataset_report
+    from .workspace import Workspace
+
+    try:
+        path, text = dataset_report(Workspace.at(workspace))
+    except OcpipeError as exc:
+        raise _fail(str(exc))
+    typer.echo(text)
+    typer.echo(f"\nReport written to {path}")
+
+
+@app.command()
+def samples(directory: Annotated[Path, typer.Argument(help="Folder to write the sample raw tree into.")]) -> None:
+    """Write sample animations (every supported format, all four phases) from bundled CC0 art."""
+    from .samples import write_samples
+
+    try:
+        written = write_samples(directory)
+    except OcpipeError as exc:
+        raise _fail(str(exc))
+    typer.echo(f"Wrote {len(written)} sample sources under {directory}")
+
+
+@app.command()
+def train(
+    phase: PhaseOption = None,
+    epochs: Annotated[int, typer.Option(help="Most epochs per phase (early stopping may end sooner).")] = config.DEFAULT_EPOCHS,
+    seed: SeedOption = config.DEFAULT_SEED,
+    workspace: WorkspaceOption = Path("."),
+    backbone: Annotated[str, typer.Option(help="'simple' (compact CNN from scratch) or a Keras application, e.g. MobileNetV3Small, EfficientNetB0.")] = "simple",
+    weights: Annotated[Optional[str], typer.Option(help="Backbone weights: 'imagenet' (needs internet) or a local .h5/.weights.h5 file.")] = None,
+    flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Random horizontal flips (off: characters are often asymmetric).")] = False,
+    batch_size: Annotated[int, typer.Option(help="Images per training step.")] = config.DEFAULT_BATCH_SIZE,
+) -> None:
+    """Train one CNN per phase (every phase with data, or --phase) and write a report."""
+    from .train import TrainOptions, train_phases
+    from .workspace import Workspace
+
+    options = TrainOptions(epochs=epochs, seed=seed, backbone=backbone, weights=weights, flip=flip, batch_size=batch_size)
+    try:
+        results = train_phases(Workspace.at(workspace), phase, options, log=typer.echo)
+    except OcpipeError as exc:
+        raise _fail(str(exc))
+    from .report import print_train_results
+
+    print_train_results(results, _console())
+
+
+@app.command()
+def predict(
+    images: Annotated[list[Path], typer.Argument(help="Images to classify.")],
+    phase: Annotated[str, typer.Option("--phase", "-p", help=f"One of: {', '.join(config.PHASES)}.")],
+    workspace: WorkspaceOption = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    top: Annotated[int, typer.Option(help="How many characters to list per image.")] = 3,
+) -> None:
+    """Name the characters in images with a trained model."""
+    from .predict import Predictor
+    from .workspace import Workspace
+
+    try:
+        predictor = Predictor.load(Workspace.at(workspace), phase)
+    except OcpipeError as exc:
+        raise _fail(str(exc))
+    failed = False
+    for image in images:
+        try:
+            result = predictor.predict_path(image)
+        except OcpipeError as exc:
+            typer.echo(f"error: {image}: {exc}", err=True)
+            failed = True
+            continue
+        if as_json:
+            typer.echo(json.dumps({"path": str(image), **result}))
+        else:
+            ranked = sorted(result["scores"].items(), key=lambda item: -item[1])[:top]
+            extra = f"  labels: {', '.join(result['labels']) or '(none)'}" if "labels" in result else ""
+            typer.echo(f"{image}: " + ", ".join(f"{name} {score:.1%}" for name, score in ranked) + extra)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def explain(
+    image: Annotated[Path, typer.Argument(help="Image to explain.")],
+    phase: Annotated[str, typer.Option("--phase", "-p", help=f"One of: {', '.join(config.PHASES)}.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the overlay PNG.")],
+    class_name: Annotated[Optional[str], typer.Option("--class", help="Class to explain (default: the top prediction).")] = None,
+    workspace: WorkspaceOption = Path("."),
+    method: Annotated[str, typer.Option(help="gradcam or gradcam++.")] = "gradcam",
+    alpha: Annotated[float, typer.Option(help="Heat-map opacity, 0..1.")] = 0.45,
+) -> None:
+    """Write a Grad-CAM overlay showing where the model looked."""
+    from .explain import explain_image
+    from .workspace import Workspace
+
+    try:
+        result = explain_image(Workspace.at(workspace), image, phase, out, class_name, method, alpha)
+    except OcpipeError as exc:
+        raise _fail(str(exc))
+    typer.echo(f"{image}: explained '{result['class']}' ({result['score']:.1%}); overlay written to {out}")
+
+
+@app.command()
+def demo(
+    workspace: WorkspaceOption = Path("."),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
+    share: Annotated[bool, typer.Option("--share", help="Also make a public gradio.live link (anyone with it can use the app).")] = False,
+    auth: Annotated[Optional[str], typer.Option(help="Require USER:PASSWORD to open the app.")] = None,
+) -> None:
+    """Open the Gradio app: predictions with Grad-CAM overlays."""
+    from .app import launch
+
+    try:
+        launch(Path(workspace), host=host, port=port, share=share, auth=auth, log=typer.echo)
+    except OcpipeError as exc:
+        raise _fail(str(exc))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

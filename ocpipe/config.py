@@ -1,0 +1,46 @@
+"""Every default in one place. The CLI reads its defaults from here."""
+
+from __future__ import annotations
+
+PHASES: tuple[str, ...] = ("eyes", "headshot", "fullbody", "multi")
+
+# Perceptual hash: pHash with a 16x16 DCT block = 256 bits, taken over the
+# drawn content (cropped to its bounding box), composed over a fixed grey.
+HASH_SIZE = 16
+HASH_BITS = HASH_SIZE * HASH_SIZE
+# Hamming distance (bits out of 256) at or under which a frame is a duplicate.
+DEFAULT_THRESHOLD = 12
+# Frames are composed over this grey before hashing, so transparency is
+# hashed the same way whatever RGB values the transparent pixels hold.
+HASH_BACKGROUND = 128
+
+# Stored frames are shrunk (never enlarged) so their longest side is at most
+# this many pixels; 0 keeps full resolution. The CNNs look at <= 384 px.
+DEFAULT_MAX_SIDE = 1024
+# PNG zlib level for stored frames (1 = fast; 9 = smallest, ~5x slower).
+PNG_COMPRESSION = 1
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+SPLIT_RATIOS = {"train": 0.70, "val": 0.15, "test": 0.15}
+# With fewer sources than splits, fill the splits in this order.
+SPLIT_FILL_ORDER: tuple[str, ...] = ("train", "test", "val")
+DEFAULT_SEED = 0
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".webm", ".avi", ".mkv", ".m4v"})
+IMAGE_EXTENSIONS = frozenset({".gif", ".png", ".apng", ".webp", ".jpg", ".jpeg"})
+SEQUENCE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg"})
+
+# Model input size per phase as (height, width): aspect kept, letterboxed.
+IMAGE_SIZES: dict[str, tuple[int, int]] = {
+    "eyes": (96, 192),
+    "headshot": (160, 160),
+    "fullbody": (224, 112),
+    "multi": (216, 384),
+}
+DEFAULT_EPOCHS = 40
+DEFAULT_BATCH_SIZE = 32
+EARLY_STOPPING_PATIENCE = 8
+# A class with this many times fewer training frames than the largest is flagged.
+IMBALANCE_RATIO = 3.0
+# Largest upload the demo accepts, in megabytes.
+MAX_UPLOAD_MB = 20

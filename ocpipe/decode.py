@@ -1,0 +1,197 @@
+"""Turn one source (video, GIF, APNG, WebP, still image or PNG/JPG sequence) into a
+stream of frames.
+
+Frames come out as NumPy arrays in OpenCV's channel order: ``BGR`` (H, W, 3) or,
+where the source can hold transparency, ``BGRA`` (H, W, 4), dtype uint8. Decoding
+is a generator, so memory does not grow with the length of a video.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import IMAGE_EXTENSIONS, SEQUENCE_EXTENSIONS, VIDEO_EXTENSIONS
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+_PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def sniff(path: Path) -> str:
+    """Return the container kind from the file's first bytes: 'gif', 'png', 'jpeg',
+    'webp', 'video' or 'unknown'. Extensions lie (a text file named .png); bytes don't."""
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    if head.startswith(_PNG):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "video"
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip") or head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video"
+    return "unknown"
+
+
+def _describe_unknown(path: Path) -> str:
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if not head:
+        return "the file is empty"
+    try:
+        head.decode("utf-8")
+        return "its content is text, not an image or video"
+    except UnicodeDecodeError:
+        return "its content is not a format ocpipe reads"
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a source is before decoding it: its kind, whether frames can carry
+    alpha, and how many frames it announces (0 when unknown)."""
+
+    kind: str  # 'video', 'image' (Pillow: GIF/APNG/WebP/PNG/JPEG) or 'sequence'
+    has_alpha: bool
+    frame_count: int
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders 'frame2' before 'frame10'."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def sequence_files(folder: Path) -> list[Path]:
+    """The numbered PNG/JPG frames of a sequence folder, in frame order."""
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SEQUENCE_EXTENSIONS and not p.name.startswith(".")]
+    return sorted(files, key=lambda p: natural_key(p.name))
+
+
+def is_supported(path: Path) -> bool:
+    """Whether a path looks like a source by its name (a folder counts as a sequence)."""
+    if path.is_dir():
+        return True
+    return path.suffix.lower() in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
+
+
+def probe(path: Path) -> SourceInfo:
+    """Check a source can be read and describe it. Raises InputError with the reason."""
+    if not path.exists():
+        raise InputError("no such file or folder")
+    if path.is_dir():
+        files = sequence_files(path)
+        if not files:
+            raise InputError("the folder holds no PNG/JPG frames")
+        first = _probe_image(files[0])
+        return SourceInfo("sequence", first.has_alpha, len(files))
+    suffix = path.suffix.lower()
+    if suffix not in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS:
+        raise InputError(f"unsupported file type '{suffix or path.name}'")
+    if path.stat().st_size == 0:
+        raise InputError("the file is empty")
+    kind = sniff(path)
+    if kind == "unknown":
+        raise InputError(_describe_unknown(path))
+    if kind == "video":
+        return _probe_video(path)
+    if suffix in VIDEO_EXTENSIONS:
+        log.info("%s holds a %s image, not a video; reading it as an image", path, kind)
+    return _probe_image(path)
+
+
+def _probe_image(path: Path) -> SourceInfo:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa") or "transparency" in image.info
+            frames = getattr(image, "n_frames", 1)
+    except UnidentifiedImageError as exc:
+        raise InputError("not a readable image") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"corrupt image ({exc})") from exc
+    return SourceInfo("image", has_alpha, int(frames))
+
+
+def _probe_video(path: Path) -> SourceInfo:
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise InputError("the video can't be opened (corrupt or truncated?)")
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    finally:
+        capture.release()
+    return SourceInfo("video", False, max(count, 0))
+
+
+def iter_frames(path: Path, info: SourceInfo | None = None) -> Iterator[np.ndarray]:
+    """Yield every frame of a source in order (BGR or BGRA uint8).
+
+    Raises InputError when the source is unreadable or breaks off partway."""
+    info = info or probe(path)
+    if info.kind == "video":
+        yield from _iter_video(path, info)
+    elif info.kind == "sequence":
+        for file in sequence_files(path):
+            try:
+                yield from _iter_image(file, info.has_alpha, still=True)
+            except InputError as exc:
+                raise InputError(f"frame {file.name}: {exc}") from exc
+    else:
+        yield from _iter_image(path, info.has_alpha)
+
+
+def _iter_video(path: Path, info: SourceInfo) -> Iterator[np.ndarray]:
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise InputError("the video can't be opened (corrupt or truncated?)")
+    decoded = 0
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            decoded += 1
+            yield frame
+    finally:
+        capture.release()
+    if decoded == 0:
+        raise InputError("no frame could be decoded (corrupt or truncated video)")
+    # Container frame counts are estimates; only a large shortfall means damage.
+    if info.frame_count > 10 and decoded < 0.8 * info.frame_count:
+        raise InputError(f"looks truncated: decoded {decoded} of the {info.frame_count} frames its header announces")
+
+
+def _iter_image(path: Path, has_alpha: bool, still: bool = False) -> Iterator[np.ndarray]:
+    from PIL import Image, ImageSequence, UnidentifiedImageError
+
+    mode = "RGBA" if has_alpha else "RGB"
+    try:
+        with Image.open(path) as image:
+            frames = [image] if still else ImageSequence.Iterator(image)
+            for frame in frames:
+                # Pillow composes GIF/APNG/WebP frames that store only the changed
+                # region onto the full canvas, honouring disposal and blending.
+                array = np.asarray(frame.convert(mode))
+                if has_alpha:
+                    yield array[:, :, [2, 1, 0, 3]]
+                else:
+                    yield np.ascontiguousarray(array[:, :, ::-1])
+    except UnidentifiedImageError as exc:
+        raise InputError("not a readable image") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InputError(f"corrupt or truncated image ({exc})") from exc

@@ -1,0 +1,328 @@
+"""`ocpipe ingest`: sources -> deduplicated PNG frames, manifest rows and splits.
+
+Pipeline for each source: decode (stream) -> hash -> drop near-duplicates of
+frames already kept for the same phase and characters -> write kept frames
+(PNG, in a small thread pool) -> assign the source a split -> commit tables.
+Tables are committed after every source, so a killed run loses at most the
+source in flight and a re-run completes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import DEFAULT_MAX_SIDE, DEFAULT_SEED, DEFAULT_THRESHOLD, HASH_BITS, PNG_COMPRESSION, SPLITS
+from .decode import iter_frames, probe
+from .dedupe import HashIndex
+from .errors import InputError, OcpipeError
+from .hashing import hash_frame, hex_to_bits
+from .manifest import (
+    DUPLICATE_COLUMNS,
+    MANIFEST_COLUMNS,
+    SOURCE_COLUMNS,
+    Row,
+    read_table,
+    write_table,
+)
+from .split import assign_splits
+from .workspace import Candidate, Failure, Workspace, content_id, copy_into_raw, discover, is_inside
+
+log = logging.getLogger(__name__)
+
+# Kept frames waiting to be PNG-encoded at once; bounds memory on long videos.
+_MAX_PENDING_WRITES = 8
+
+
+class Progress:
+    """Progress reporting hook; the CLI passes one that draws a bar. Default: silent."""
+
+    def start(self, label: str, total: int | None) -> None: ...
+
+    def advance(self, frames: int = 1) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+@dataclass
+class Dataset:
+    """The three tables of a workspace, loaded in memory."""
+
+    workspace: Workspace
+    manifest: list[Row]
+    duplicates: list[Row]
+    sources: list[Row]
+
+    @classmethod
+    def load(cls, workspace: Workspace) -> "Dataset":
+        sources = read_table(workspace.sources)
+        complete = {row["source_id"] for row in sources}
+        # Rows of a source missing from sources.csv come from a run killed mid-commit.
+        manifest = [row for row in read_table(workspace.manifest) if row["source_id"] in complete]
+        duplicates = [row for row in read_table(workspace.duplicates) if row["source_id"] in complete]
+        return cls(workspace, manifest, duplicates, sources)
+
+    def save(self) -> None:
+        # Order matters: sources.csv last marks the source complete.
+        write_table(self.workspace.manifest, self.manifest, MANIFEST_COLUMNS)
+        write_table(self.workspace.duplicates, self.duplicates, DUPLICATE_COLUMNS)
+        write_table(self.workspace.sources, self.sources, SOURCE_COLUMNS)
+
+
+@dataclass
+class IngestResult:
+    """What one ingest run did."""
+
+    added: list[Row] = field(default_factory=list)  # sources.csv rows of newly ingested sources
+    already: list[str] = field(default_factory=list)  # source paths that were ingested before
+    failures: list[Failure] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    summary: list[dict] = field(default_factory=list)  # per phase/labels/split counts
+    leaks: list[dict] = field(default_factory=list)  # audit: cross-split near-duplicates
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def _group_key(phase: str, labels: str) -> tuple[str, str]:
+    return phase, labels
+
+
+def _build_indexes(dataset: Dataset) -> dict[tuple[str, str], HashIndex]:
+    indexes: dict[tuple[str, str], HashIndex] = defaultdict(lambda: HashIndex(HASH_BITS // 8))
+    for row in dataset.manifest:
+        indexes[_group_key(row["phase"], row["labels"])].add(hex_to_bits(row["phash"]), row["path"])
+    return indexes
+
+
+def _safe_stem(path: Path) -> str:
+    stem = path.name if path.is_dir() else path.stem
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in stem)
+    return cleaned.strip("_")[:40] or "source"
+
+
+def _shrink(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    import cv2
+
+    height, width = frame.shape[:2]
+    if not max_side or max(height, width) <= max_side:
+        return frame, 1.0
+    scale = max_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA), scale
+
+
+def _write_png(path: Path, frame: np.ndarray) -> None:
+    import cv2
+
+    ok, buffer = cv2.imencode(".png", frame, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
+    if not ok:
+        raise InputError(f"could not encode frame {path.name}")
+    path.write_bytes(buffer.tobytes())
+
+
+def _ingest_source(
+    dataset: Dataset,
+    candidate: Candidate,
+    source_path: Path,
+    source_id: str,
+    split: str,
+    index: HashIndex,
+    threshold: int,
+    max_side: int,
+    pool: ThreadPoolExecutor,
+    progress: Progress,
+) -> tuple[list[Row], list[Row], Row]:
+    """Decode, hash, dedupe and write one source. On any error the frames it wrote
+    and its additions to the index are rolled back before the error propagates."""
+    workspace = dataset.workspace
+    labels = candidate.labels
+    info = probe(source_path)
+    out_dir = workspace.processed / labels.phase / labels.folder / f"{_safe_stem(source_path)}-{source_id[:8]}"
+    relative_source = workspace.relative(source_path)
+    kept: list[Row] = []
+    dropped: list[Row] = []
+    pending: list[Future] = []
+    index_size = len(index)
+    decoded = 0
+    progress.start(f"{labels.phase}/{labels.folder}/{source_path.name}", info.frame_count or None)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for frame_index, frame in enumerate(iter_frames(source_path, info)):
+            decoded += 1
+            progress.advance()
+            digest = hash_frame(frame)
+            base = {"source_id": source_id, "frame_index": str(frame_index), "phase": labels.phase,
+                    "labels": labels.joined, "source_path": relative_source}
+            if digest.blank:
+                dropped.append({**base, "duplicate_of": "", "distance": "", "reason": "blank"})
+                continue
+            match, distance = index.nearest(digest.bits)
+            if match is not None and distance <= threshold:
+                dropped.append({**base, "duplicate_of": match, "distance": str(distance), "reason": "near-duplicate"})
+                continue
+            stored, scale = _shrink(frame, max_side)
+            target = out_dir / f"{frame_index:06d}.png"
+            relative = workspace.relative(target)
+            index.add(digest.bits, relative)
+            left, top, right, bottom = (round(v * scale) for v in digest.box)
+            kept.append({
+                **base, "path": relative, "width": str(stored.shape[1]), "height": str(stored.shape[0]),
+                "phash": digest.hex, "split": split, "has_alpha": str(int(stored.shape[2] == 4)),
+                "background": digest.background, "box_left": str(left), "box_top": str(top),
+                "box_right": str(right), "box_bottom": str(bottom),
+            })
+            pending.append(pool.submit(_write_png, target, stored))
+            if len(pending) >= _MAX_PENDING_WRITES:
+                pending.pop(0).result()
+        for future in pending:
+            future.result()
+    except BaseException:
+        for future in pending:
+            future.cancel()
+        index.truncate(index_size)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    finally:
+        progress.finish()
+    if decoded == 0:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise InputError("no frames in this source")
+    if not kept:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    record = {
+        "source_id": source_id, "source_path": relative_source, "phase": labels.phase, "labels": labels.joined,
+        "split": split, "kind": info.kind, "frames_decoded": str(decoded), "frames_kept": str(len(kept)),
+        "frames_dropped": str(len(dropped)), "has_alpha": str(int(info.has_alpha)),
+    }
+    return kept, dropped, record
+
+
+def ingest(
+    paths: list[Path],
+    workspace: Workspace,
+    phase: str | None = None,
+    character: str | None = None,
+    threshold: int = DEFAULT_THRESHOLD,
+    seed: int = DEFAULT_SEED,
+    max_side: int = DEFAULT_MAX_SIDE,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Ingest sources (files or folders) into `workspace`. Never raises for a bad
+    input: each failure is recorded in the result and the others go on."""
+    if not 0 <= threshold <= HASH_BITS:
+        raise OcpipeError(f"--threshold must be between 0 and {HASH_BITS} bits")
+    progress = progress or Progress()
+    result = IngestResult()
+    candidates: list[Candidate] = []
+    for path in paths:
+        found, failures = discover(Path(path), phase, character)
+        candidates.extend(found)
+        result.failures.extend(failures)
+
+    dataset = Dataset.load(workspace)
+    known = {row["source_id"]: row for row in dataset.sources}
+    # Identify every candidate first, so splits of a batch depend on content, not order.
+    identified: list[tuple[Candidate, str]] = []
+    seen: dict[str, Candidate] = {}
+    for candidate in sorted(candidates, key=lambda c: str(c.path)):
+        try:
+            source_id = content_id(candidate.path)
+        except OSError as exc:
+            result.failures.append(Failure(candidate.path, f"can't read ({exc.strerror or exc})"))
+            continue
+        previous = known.get(source_id)
+        if previous is not None:
+            if (previous["phase"], previous["labels"]) != (candidate.labels.phase, candidate.labels.joined):
+                result.failures.append(Failure(candidate.path, (
+                    f"the same content was already ingested as {previous['phase']}/"
+                    f"{previous['labels'].replace(';', '+')} ({previous['source_path']})")))
+            else:
+                result.already.append(str(candidate.path))
+            continue
+        if source_id in seen:
+            result.already.append(str(candidate.path))
+            continue
+        seen[source_id] = candidate
+        identified.append((candidate, source_id))
+
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for candidate, source_id in identified:
+        groups[_group_key(candidate.labels.phase, candidate.labels.joined)].append(source_id)
+    splits: dict[str, str] = {}
+    for key, new_ids in groups.items():
+        existing = {row["source_id"]: row["split"] for row in dataset.sources if _group_key(row["phase"], row["labels"]) == key}
+        splits.update(assign_splits(existing, new_ids, seed))
+
+    indexes = _build_indexes(dataset)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for candidate, source_id in identified:
+            try:
+                source_path = candidate.path
+                if not is_inside(source_path, workspace.raw):
+                    source_path = copy_into_raw(workspace, candidate.path, candidate.labels, source_id)
+                kept, dropped, record = _ingest_source(
+                    dataset, candidate, source_path, source_id, splits[source_id],
+                    indexes[_group_key(candidate.labels.phase, candidate.labels.joined)],
+                    threshold, max_side, pool, progress,
+                )
+            except OcpipeError as exc:
+                result.failures.append(Failure(candidate.path, str(exc)))
+                continue
+            except OSError as exc:
+                result.failures.append(Failure(candidate.path, f"can't read or write ({exc.strerror or exc})"))
+                continue
+            dataset.manifest.extend(kept)
+            dataset.duplicates.extend(dropped)
+            dataset.sources.append(record)
+            dataset.save()
+            result.added.append(record)
+
+    if not dataset.workspace.manifest.exists() and dataset.sources:
+        dataset.save()
+    result.summary = summarize(dataset)
+    result.warnings = split_warnings(dataset)
+    from .audit import find_leaks
+
+    result.leaks = find_leaks(dataset.manifest, threshold)
+    return result
+
+
+def summarize(dataset: Dataset) -> list[dict]:
+    """Per phase, labels and split: sources, kept frames and dropped frames."""
+    table: dict[tuple[str, str, str], Counter] = defaultdict(Counter)
+    for row in dataset.sources:
+        counts = table[(row["phase"], row["labels"], row["split"])]
+        counts["sources"] += 1
+        counts["kept"] += int(row["frames_kept"])
+        counts["dropped"] += int(row["frames_dropped"])
+    return [
+        {"phase": phase, "labels": labels, "split": split, **counts}
+        for (phase, labels, split), counts in sorted(table.items(), key=lambda item: (item[0][0], item[0][1], SPLITS.index(item[0][2])))
+    ]
+
+
+def split_warnings(dataset: Dataset) -> list[str]:
+    """Plain words for groups that don't have a source in every split."""
+    per_group: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    for row in dataset.sources:
+        per_group[(row["phase"], row["labels"])][row["split"]] += 1
+    warnings = []
+    for (phase, labels), counts in sorted(per_group.items()):
+        missing = [split for split in SPLITS if counts[split] == 0]
+        if missing:
+            total = sum(counts.values())
+            have = ", ".join(f"{split} {counts[split]}" for split in SPLITS if counts[split])
+            warnings.append(
+                f"{phase}/{labels.replace(';', '+')}: {total} source(s) ({have}), none in {' or '.join(missing)}; "
+                f"add {3 - total if total < 3 else 1} more animation(s) so every split has one"
+            )
+    return warnings

@@ -1,0 +1,72 @@
+"""The on-disk tables that connect the stages (see CONTRACT.md).
+
+data/processed/manifest.csv    one row per kept frame
+data/processed/duplicates.csv  one row per dropped frame
+data/processed/sources.csv     one row per ingested source (its split, its counts)
+
+Each table is rewritten whole through a temporary file and an atomic rename, so
+a run killed halfway leaves the previous version intact.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+MANIFEST_COLUMNS = [
+    "path", "phase", "labels", "source_id", "source_path", "frame_index",
+    "width", "height", "phash", "split",
+    "has_alpha", "background", "box_left", "box_top", "box_right", "box_bottom",
+]
+DUPLICATE_COLUMNS = ["source_id", "frame_index", "duplicate_of", "distance", "phase", "labels", "source_path", "reason"]
+SOURCE_COLUMNS = [
+    "source_id", "source_path", "phase", "labels", "split", "kind",
+    "frames_decoded", "frames_kept", "frames_dropped", "has_alpha",
+]
+
+Row = dict[str, str]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def read_table(path: Path) -> list[Row]:
+    """Rows of a CSV table as dicts of strings; [] if the file doesn't exist."""
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def write_table(path: Path, rows: Iterable[Row], columns: list[str]) -> None:
+    """Atomically (re)write a CSV table; unknown keys in rows are kept as extra columns."""
+    rows = list(rows)
+    extra = sorted({key for row in rows for key in row} - set(columns))
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns + extra, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: row.get(key, "") for key in columns + extra})
+    atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
+
+
+def split_labels(labels: str) -> list[str]:
+    """'Hydra;Maxus' -> ['Hydra', 'Maxus']."""
+    return [name for name in labels.split(";") if name]

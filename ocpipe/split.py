@@ -1,0 +1,45 @@
+"""Assign sources (whole animations) to train/val/test.
+
+A source never changes split once assigned, so adding animations later never
+moves an old one. New sources of a group (phase + labels) are taken in an order
+fixed by the seed and each goes where the group is furthest below its target
+share; the first three go to train, test and val so every group with three or
+more sources has one in each split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+from .config import SPLIT_FILL_ORDER, SPLIT_RATIOS, SPLITS
+
+
+def seeded_order(source_ids: Iterable[str], seed: int) -> list[str]:
+    """Source ids in a pseudo-random order that depends only on the ids and seed."""
+    return sorted(source_ids, key=lambda sid: hashlib.sha256(f"{seed}:{sid}".encode()).hexdigest())
+
+
+def assign_splits(
+    existing: Mapping[str, str],
+    new_ids: Iterable[str],
+    seed: int,
+    ratios: Mapping[str, float] = SPLIT_RATIOS,
+) -> dict[str, str]:
+    """Splits for `new_ids` of one group, given the group's `existing` {source_id: split}.
+
+    Pure and deterministic: the same inputs give the same answer."""
+    counts = Counter({split: 0 for split in SPLITS})
+    counts.update(existing.values())
+    assigned: dict[str, str] = {}
+    for source_id in seeded_order(set(new_ids) - set(existing), seed):
+        empty = [split for split in SPLIT_FILL_ORDER if counts[split] == 0]
+        if empty:
+            split = empty[0]
+        else:
+            total = sum(counts.values()) + 1
+            split = max(SPLITS, key=lambda s: (ratios[s] * total - counts[s], -SPLITS.index(s)))
+        assigned[source_id] = split
+        counts[split] += 1
+    return assigned
