@@ -86,3 +86,17 @@ def compose(rgba: np.ndarray, background: np.ndarray) -> np.ndarray:
     """RGBA over an RGB background of the same size -> RGB uint8."""
     alpha = rgba[:, :, 3:4].astype(np.float32) / 255.0
     return (rgba[:, :, :3].astype(np.float32) * alpha + background.astype(np.float32) * (1 - alpha)).astype(np.uint8)
+
+
+def paste(canvas: np.ndarray, sprite: np.ndarray, x: int, y: int) -> None:
+    """Alpha-composite an RGBA sprite onto an RGBA canvas at (x, y), clipped."""
+    height, width = canvas.shape[:2]
+    h, w = sprite.shape[:2]
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)
+    if x1 <= x0 or y1 <= y0:
+        return
+    patch = sprite[y0 - y : y1 - y, x0 - x : x1 - x].astype(np.float32) / 255.0
+    under = canvas[y0:y1, x0:x1].astype(np.float32) / 255.0
+    alpha = patch[:, :, 3:4] + under[:, :, 3:4] * (1 - patch[:, :, 3:4])
+    colour = (patch[:, :, :3] * patch[:, :, 3:4] + under[:, :, :3] * under[:, :, 3:4] * (1 - patch[:, :, 3:4])) / np.maximum(alpha, 1e-6)
+    canvas[y0:y1, x0:x1] = (np.concatenate([colour, alpha], axis=2) * 255).round().astype(np.uint8)

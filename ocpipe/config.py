@@ -37,7 +37,7 @@ IMAGE_SIZES: dict[str, tuple[int, int]] = {
     "fullbody": (224, 112),
     "multi": (216, 384),
 }
-DEFAULT_EPOCHS = 40
+DEFAULT_EPOCHS = 30
 DEFAULT_BATCH_SIZE = 32
 EARLY_STOPPING_PATIENCE = 8
 # A class with this many times fewer training frames than the largest is flagged.

@@ -32,3 +32,29 @@ def print_ingest_result(result, console) -> None:
             console.print(f"  {leak['a']} ({leak['a_split']}) ~ {leak['b']} ({leak['b_split']}): {leak['distance']} bits")
     else:
         console.print("Leakage audit: no near-duplicate frames of a character across splits.")
+
+
+def print_train_results(results, console) -> None:
+    """One table row per trained phase, then where the reports are."""
+    from rich.table import Table
+
+    table = Table(title="Test results (animations never seen in training)")
+    for column in ("phase", "classes", "test score", "val score", "baseline (test)", "epochs"):
+        table.add_column(column)
+    for result in results:
+        metrics = result.metrics
+        if "test_micro_f1" in metrics:
+            test = f"micro-F1 {_pct(metrics.get('test_micro_f1'))}"
+            val = f"micro-F1 {_pct(metrics.get('val_micro_f1'))}"
+        else:
+            test, val = f"accuracy {_pct(metrics.get('test_accuracy'))}", f"accuracy {_pct(metrics.get('val_accuracy'))}"
+        baseline = metrics.get("baseline", {})
+        table.add_row(result.phase, str(len(metrics.get("per_class", {}))), test, val,
+                      _pct(baseline.get("test_accuracy")) if baseline.get("applicable") else "-", str(metrics.get("epochs_run")))
+    console.print(table)
+    for result in results:
+        console.print(f"{result.phase}: report {result.report}")
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{value:.1%}"

@@ -76,20 +76,6 @@ def _rng(*parts: object) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-def _place(canvas: np.ndarray, sprite: np.ndarray, x: int, y: int) -> None:
-    """Alpha-composite an RGBA sprite onto an RGBA canvas at (x, y), clipped."""
-    height, width = canvas.shape[:2]
-    h, w = sprite.shape[:2]
-    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)
-    if x1 <= x0 or y1 <= y0:
-        return
-    patch = sprite[y0 - y : y1 - y, x0 - x : x1 - x].astype(np.float32) / 255.0
-    under = canvas[y0:y1, x0:x1].astype(np.float32) / 255.0
-    alpha = patch[:, :, 3:4] + under[:, :, 3:4] * (1 - patch[:, :, 3:4])
-    colour = (patch[:, :, :3] * patch[:, :, 3:4] + under[:, :, :3] * under[:, :, 3:4] * (1 - patch[:, :, 3:4])) / np.maximum(alpha, 1e-6)
-    canvas[y0:y1, x0:x1] = (np.concatenate([colour, alpha], axis=2) * 255).round().astype(np.uint8)
-
-
 def _tilt(sprite: np.ndarray, degrees: float) -> np.ndarray:
     """Rotate an RGBA sprite about its centre, growing the canvas to fit."""
     import cv2
@@ -134,7 +120,7 @@ def _frames(phase: str, characters: list[str], clip: Clip, rng: np.random.Genera
                 sprite = sprite[crop[1] : crop[3], crop[0] : crop[2]]
             size = (max(1, round(sprite.shape[1] * scale)), max(1, round(sprite.shape[0] * scale)))
             sprite = _tilt(cv2.resize(sprite, size, interpolation=cv2.INTER_LINEAR), tilt)
-            _place(canvas, sprite, x, y)
+            backgrounds.paste(canvas, sprite, x, y)
         frames.append(canvas)
     return frames
 

@@ -1,0 +1,46 @@
+"""A sanity baseline: nearest colour-histogram centroid over the character's own
+pixels (opaque pixels of the letterboxed frame). If the CNN scores below this,
+it is probably looking at something other than the character."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Hue x saturation x value bins.
+BINS = (12, 4, 4)
+
+
+def colour_histogram(rgba: np.ndarray) -> np.ndarray:
+    """L1-normalised HSV histogram of the pixels with alpha > 50% (float RGBA 0..255)."""
+    import cv2
+
+    pixels = rgba[rgba[:, :, 3] > 127][:, :3].astype(np.uint8)
+    if len(pixels) == 0:
+        return np.full(int(np.prod(BINS)), 1.0 / np.prod(BINS))
+    hsv = cv2.cvtColor(pixels[None], cv2.COLOR_RGB2HSV)[0]
+    histogram, _ = np.histogramdd(hsv.astype(np.float64), bins=BINS, range=((0, 180), (0, 256), (0, 256)))
+    histogram = histogram.ravel()
+    return histogram / histogram.sum()
+
+
+def _histograms(dataset) -> np.ndarray:
+    return np.array([colour_histogram(rgba) for rgba, _ in dataset.as_numpy_iterator()])
+
+
+def colour_baseline(letterboxed: dict, items: dict, num_classes: int, multi_label: bool) -> dict:
+    """Accuracy of the nearest-centroid colour baseline on val and test (single-label phases)."""
+    if multi_label or len(items["train"]) == 0:
+        return {"method": "colour-histogram nearest centroid", "applicable": False}
+    train = _histograms(letterboxed["train"])
+    labels = items["train"].targets
+    centroids = np.stack([train[labels == c].mean(axis=0) if np.any(labels == c) else np.full(train.shape[1], np.inf)
+                          for c in range(num_classes)])
+    result = {"method": "colour-histogram nearest centroid", "applicable": True}
+    for split in ("val", "test"):
+        if len(items[split]) == 0:
+            result[f"{split}_accuracy"] = None
+            continue
+        histograms = _histograms(letterboxed[split])
+        distances = np.abs(histograms[:, None, :] - centroids[None, :, :]).sum(axis=2)
+        result[f"{split}_accuracy"] = float(np.mean(distances.argmin(axis=1) == items[split].targets))
+    return result

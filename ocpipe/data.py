@@ -1,0 +1,205 @@
+"""Images into model inputs, for training (tf.data) and prediction alike.
+
+One preprocessing path, used everywhere:
+  decode RGBA -> crop to the drawn content (+ margin) -> letterbox to the phase's
+  (height, width) keeping aspect; the padding is transparent.
+Training then composes transparent pixels over random backgrounds (so no
+character is tied to a background) and jitters geometry and colour; prediction
+composes them over a fixed grey. The model itself rescales pixels, so its input
+is plain RGB in 0..255.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+# Margin added around the drawn content's box, as a share of its size.
+CONTENT_MARGIN = 0.08
+# Transparent pixels are shown to the model over this grey at prediction time.
+PREDICT_BACKGROUND = 128.0
+# Random backgrounds kept in memory for augmentation.
+BACKGROUND_BANK = 48
+
+
+def crop_box(box: tuple[int, int, int, int], width: int, height: int, margin: float = CONTENT_MARGIN) -> tuple[int, int, int, int]:
+    """Grow a content box by `margin` of its size on each side, clipped to the image."""
+    left, top, right, bottom = box
+    if right <= left or bottom <= top:
+        return 0, 0, width, height
+    grow_x, grow_y = int((right - left) * margin), int((bottom - top) * margin)
+    return max(0, left - grow_x), max(0, top - grow_y), min(width, right + grow_x), min(height, bottom + grow_y)
+
+
+def letterbox(rgba, box, size: tuple[int, int]):
+    """Crop an RGBA uint8 tensor (H, W, 4) to `box` (left, top, right, bottom) and fit
+    it into `size` (height, width) keeping aspect, centred, padding transparent.
+    Returns float32 in 0..255. Works eagerly and inside tf.data."""
+    import tensorflow as tf
+
+    box = tf.cast(box, tf.int32)
+    crop = rgba[box[1] : box[3], box[0] : box[2], :]
+    crop = tf.cast(crop, tf.float32)
+    # Premultiply so transparent pixels' hidden colours don't bleed when resizing.
+    alpha = crop[:, :, 3:4] / 255.0
+    premultiplied = tf.concat([crop[:, :, :3] * alpha, crop[:, :, 3:4]], axis=-1)
+    resized = tf.image.resize(premultiplied, size, preserve_aspect_ratio=True, antialias=True, method="area")
+    resized = tf.image.resize_with_crop_or_pad(resized, size[0], size[1])
+    alpha = resized[:, :, 3:4] / 255.0
+    colour = tf.math.divide_no_nan(resized[:, :, :3], alpha)
+    return tf.clip_by_value(tf.concat([colour, resized[:, :, 3:4]], axis=-1), 0.0, 255.0)
+
+
+def compose(rgba, background):
+    """RGBA float (.., H, W, 4) over an RGB background -> RGB float in 0..255."""
+    alpha = rgba[..., 3:4] / 255.0
+    return rgba[..., :3] * alpha + background * (1.0 - alpha)
+
+
+def read_rgba(path: Path) -> np.ndarray:
+    """Any image ocpipe reads (first frame of an animation) as RGBA uint8 (H, W, 4)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGBA"))
+    except FileNotFoundError as exc:
+        raise InputError("no such file") from exc
+    except UnidentifiedImageError as exc:
+        raise InputError("not an image ocpipe can read") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InputError(f"corrupt image ({exc})") from exc
+
+
+def find_box(rgba: np.ndarray, whole_frame: bool = False) -> tuple[int, int, int, int]:
+    """The drawn content's box in an RGBA image (the same detector ingest uses)."""
+    height, width = rgba.shape[:2]
+    if whole_frame:
+        return 0, 0, width, height
+    from .hashing import hash_frame
+
+    digest = hash_frame(np.ascontiguousarray(rgba[:, :, [2, 1, 0, 3]]))
+    return (0, 0, width, height) if digest.blank else crop_box(digest.box, width, height)
+
+
+def prepare(rgba: np.ndarray, size: tuple[int, int], whole_frame: bool = False) -> np.ndarray:
+    """Prediction input for one RGBA image: (height, width, 3) float32, 0..255."""
+    box = find_box(rgba, whole_frame)
+    return compose(letterbox(rgba, box, size), PREDICT_BACKGROUND).numpy()
+
+
+@dataclass(frozen=True)
+class Items:
+    """Frames of one split: paths, crop boxes and targets (class index or multi-hot)."""
+
+    paths: list[str]
+    boxes: np.ndarray  # (N, 4) int32
+    targets: np.ndarray  # (N,) int32 or (N, C) float32
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def background_bank(size: tuple[int, int], seed: int, count: int = BACKGROUND_BANK) -> np.ndarray:
+    """Random backgrounds of every kind (solid, gradient, noise, detailed scenes): (count, H, W, 3) uint8."""
+    from . import backgrounds
+
+    rng = np.random.default_rng(seed)
+    kinds = backgrounds.KINDS
+    return np.stack([backgrounds.random_background(size[0], size[1], rng, kinds[i % len(kinds)]) for i in range(count)])
+
+
+def _affine(batch: int, size: tuple[int, int], rng_seed, flip: bool):
+    """Random similarity transforms (rotation +-12 deg, zoom 0.8..1.15, shift +-10%) as
+    the 8-parameter projective form tf.raw_ops.ImageProjectiveTransformV3 wants."""
+    import tensorflow as tf
+
+    height, width = float(size[0]), float(size[1])
+    seeds = tf.random.experimental.stateless_split(rng_seed, 5)
+    angle = tf.random.stateless_uniform([batch], seeds[0], -0.21, 0.21)
+    zoom = tf.random.stateless_uniform([batch], seeds[1], 0.8, 1.15)
+    shift_x = tf.random.stateless_uniform([batch], seeds[2], -0.1, 0.1) * width
+    shift_y = tf.random.stateless_uniform([batch], seeds[3], -0.1, 0.1) * height
+    mirror = tf.where(tf.random.stateless_uniform([batch], seeds[4]) < 0.5, -1.0, 1.0) if flip else tf.ones([batch])
+    # Output pixel (x, y) samples input at A @ (x - c) + c - shift, A = R(angle) / zoom (x mirrored).
+    cos, sin = tf.cos(angle) / zoom, tf.sin(angle) / zoom
+    cx, cy = width / 2.0, height / 2.0
+    a0, a1 = cos * mirror, -sin
+    b0, b1 = sin * mirror, cos
+    a2 = cx - a0 * cx - a1 * cy - shift_x
+    b2 = cy - b0 * cx - b1 * cy - shift_y
+    zeros = tf.zeros([batch])
+    return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+
+
+def augment_batch(rgba, rng_seed, bank, flip: bool = False):
+    """Train-time augmentation of a batch of letterboxed RGBA float images:
+    geometry (transparent fill), random background behind transparent pixels,
+    colour jitter. Returns RGB float32 in 0..255."""
+    import tensorflow as tf
+
+    shape = tf.shape(rgba)
+    batch = shape[0]
+    size = (rgba.shape[1], rgba.shape[2])
+    seeds = tf.random.experimental.stateless_split(rng_seed, 8)
+    transforms = _affine(batch, size, seeds[0], flip)
+    rgba = tf.raw_ops.ImageProjectiveTransformV3(
+        images=rgba, transforms=transforms, output_shape=tf.constant(size, tf.int32),
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT",
+    )
+    # Backgrounds: a bank image (solid/gradient/noise/scene), flipped and tinted, or a plain colour.
+    picks = tf.random.stateless_uniform([batch], seeds[1], 0, bank.shape[0], dtype=tf.int32)
+    backgrounds = tf.gather(bank, picks)
+    backgrounds = tf.where(tf.random.stateless_uniform([batch, 1, 1, 1], seeds[2]) < 0.5, backgrounds[:, :, ::-1, :], backgrounds)
+    tint = tf.random.stateless_uniform([batch, 1, 1, 3], seeds[3], 0.6, 1.4)
+    solid = tf.random.stateless_uniform([batch, 1, 1, 3], seeds[4], 0.0, 255.0)
+    use_solid = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[5]) < 0.25
+    backgrounds = tf.where(use_solid, solid * tf.ones_like(backgrounds), tf.clip_by_value(backgrounds * tint, 0.0, 255.0))
+    rgb = compose(rgba, backgrounds) / 255.0
+    rgb = tf.image.stateless_random_brightness(rgb, 0.08, seeds[6])
+    rgb = tf.image.stateless_random_contrast(rgb, 0.85, 1.15, seeds[7])
+    rgb = tf.image.stateless_random_saturation(rgb, 0.85, 1.15, seeds[5])
+    rgb = tf.image.stateless_random_hue(rgb, 0.02, seeds[4])
+    return tf.clip_by_value(rgb, 0.0, 1.0) * 255.0
+
+
+def load_letterboxed(workspace_root: Path, items: Items, size: tuple[int, int]):
+    """tf.data of (letterboxed RGBA float, target): decode + crop + letterbox in parallel."""
+    import tensorflow as tf
+
+    root = str(workspace_root)
+    paths = [f"{root}/{path}" for path in items.paths]
+    dataset = tf.data.Dataset.from_tensor_slices((paths, items.boxes.astype(np.int32), items.targets))
+
+    def load(path, box, target):
+        image = tf.io.decode_png(tf.io.read_file(path), channels=4)
+        return letterbox(image, box, size), target
+
+    return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def training_dataset(letterboxed, count: int, batch_size: int, seed: int, bank: np.ndarray, flip: bool):
+    """cache -> shuffle -> repeat -> batch -> augment (parallel) -> prefetch. Endless:
+    fit it with steps_per_epoch."""
+    import tensorflow as tf
+
+    bank_tensor = tf.constant(bank, dtype=tf.float32)
+    dataset = letterboxed.cache().shuffle(max(count, 1), seed=seed, reshuffle_each_iteration=True).repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+    counter = tf.data.Dataset.counter(start=seed * 1_000_003)
+    dataset = tf.data.Dataset.zip((dataset, counter)).map(
+        lambda pair, step: (augment_batch(pair[0], tf.stack([step, tf.cast(seed, tf.int64)]), bank_tensor, flip), pair[1]),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def evaluation_dataset(letterboxed, batch_size: int):
+    """Letterboxed frames over the prediction grey, batched: what predict sees."""
+    import tensorflow as tf
+
+    return letterboxed.map(lambda rgba, target: (compose(rgba, PREDICT_BACKGROUND), target)).cache().batch(batch_size).prefetch(tf.data.AUTOTUNE)

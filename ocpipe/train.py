@@ -1,0 +1,283 @@
+"""`ocpipe train`: one Keras CNN per phase from data/processed/manifest.csv.
+
+For each phase: frames of the train split feed a tf.data pipeline with strong
+background randomisation; early stopping on the val split keeps the best
+weights; the test split (animations never seen in training) gives the numbers
+in metrics.json and the report. Everything for a phase is written to a
+temporary folder and swapped into models/<phase>/ only when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import config
+from .data import Items, crop_box
+from .errors import TrainingError, WorkspaceError
+from .manifest import Row, read_table, split_labels
+from .workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+# An epoch shows the model at least this many (augmented) images, so tiny
+# datasets still get enough gradient steps per epoch.
+MIN_IMAGES_PER_EPOCH = 512
+# Synthetic multi-character scenes composed per real training scene (at least MIN_SYNTHETIC).
+SYNTHETIC_PER_REAL = 2
+MIN_SYNTHETIC = 240
+MAX_SYNTHETIC = 600
+
+
+@dataclass
+class TrainOptions:
+    epochs: int = config.DEFAULT_EPOCHS
+    seed: int = config.DEFAULT_SEED
+    backbone: str = "simple"
+    weights: str | None = None
+    flip: bool = False
+    batch_size: int = config.DEFAULT_BATCH_SIZE
+    patience: int = config.EARLY_STOPPING_PATIENCE
+    min_images_per_epoch: int = MIN_IMAGES_PER_EPOCH
+
+
+@dataclass
+class PhaseResult:
+    phase: str
+    model_dir: Path
+    metrics: dict
+    report: Path
+    notes: list[str] = field(default_factory=list)
+
+
+def _rows_by_split(rows: list[Row]) -> dict[str, list[Row]]:
+    out: dict[str, list[Row]] = {split: [] for split in config.SPLITS}
+    for row in rows:
+        out[row["split"]].append(row)
+    return out
+
+
+def _items(rows: list[Row], classes: list[str], multi_label: bool) -> Items:
+    index = {name: i for i, name in enumerate(classes)}
+    boxes, targets = [], []
+    for row in rows:
+        width, height = int(row["width"]), int(row["height"])
+        box = (int(row["box_left"]), int(row["box_top"]), int(row["box_right"]), int(row["box_bottom"]))
+        boxes.append((0, 0, width, height) if multi_label else crop_box(box, width, height))
+        names = split_labels(row["labels"])
+        if multi_label:
+            target = np.zeros(len(classes), np.float32)
+            target[[index[name] for name in names if name in index]] = 1.0
+            targets.append(target)
+        else:
+            targets.append(index[names[0]])
+    dtype = np.float32 if multi_label else np.int32
+    shape = (0, len(classes)) if multi_label else (0,)
+    return Items([row["path"] for row in rows], np.array(boxes, np.int32).reshape(-1, 4),
+                 np.array(targets, dtype) if targets else np.zeros(shape, dtype))
+
+
+def phases_with_data(workspace: Workspace) -> list[str]:
+    rows = _load_manifest(workspace)
+    present = {row["phase"] for row in rows}
+    return [phase for phase in config.PHASES if phase in present]
+
+
+def _load_manifest(workspace: Workspace) -> list[Row]:
+    if not workspace.manifest.exists():
+        raise WorkspaceError(f"no manifest at {workspace.manifest}; run `ocpipe ingest` first")
+    return read_table(workspace.manifest)
+
+
+def train_phases(workspace: Workspace, phase: str | None, options: TrainOptions, log: Callable[[str], None] = print) -> list[PhaseResult]:
+    """Train `phase`, or every phase with data. A phase that can't train is reported
+    and skipped when training all; asked for alone, its error propagates."""
+    if phase is not None and phase not in config.PHASES:
+        raise TrainingError(f"unknown phase '{phase}' (choose one of {', '.join(config.PHASES)})")
+    phases = [phase] if phase else phases_with_data(workspace)
+    if not phases:
+        raise WorkspaceError("the manifest has no frames; ingest some animations first")
+    results, errors = [], []
+    for name in phases:
+        try:
+            results.append(train_phase(workspace, name, options, log))
+        except TrainingError as exc:
+            if phase:
+                raise
+            errors.append(f"{name}: {exc}")
+            log(f"skipped {name}: {exc}")
+    if errors and not results:
+        raise TrainingError("; ".join(errors))
+    return results
+
+
+def train_phase(workspace: Workspace, phase: str, options: TrainOptions, log: Callable[[str], None] = print) -> PhaseResult:
+    """Train, evaluate and save one phase's model (see module docstring)."""
+    rows = [row for row in _load_manifest(workspace) if row["phase"] == phase]
+    if not rows:
+        raise TrainingError(f"no frames for phase {phase} in the manifest; ingest some first")
+    multi_label = phase == "multi"
+    splits = _rows_by_split(rows)
+    notes: list[str] = []
+    synthetic_sources: list[Row] = []
+    if multi_label:
+        synthetic_sources = [row for row in _load_manifest(workspace)
+                             if row["phase"] != "multi" and row["split"] == "train" and row["has_alpha"] == "1"
+                             and len(split_labels(row["labels"])) == 1]
+        classes = sorted({name for row in rows + synthetic_sources for name in split_labels(row["labels"])}, key=str.lower)
+    else:
+        classes = sorted({row["labels"] for row in rows}, key=str.lower)
+    if len(classes) < 2:
+        raise TrainingError(f"phase {phase} has only one character ({classes[0]}); a classifier needs at least two")
+    train_counts = Counter(name for row in splits["train"] for name in split_labels(row["labels"]))
+    missing = [name for name in classes if train_counts[name] == 0 and not multi_label]
+    if missing:
+        raise TrainingError(f"no training frames for {', '.join(missing)} in phase {phase}; ingest more animations of them")
+    for split in ("val", "test"):
+        present = Counter(name for row in splits[split] for name in split_labels(row["labels"]))
+        lacking = [name for name in classes if present[name] == 0 and (not multi_label or train_counts[name])]
+        if lacking:
+            notes.append(f"no {split} frames for {', '.join(lacking)}: "
+                         f"{'early stopping uses what val has' if split == 'val' else 'their test scores are missing'}; "
+                         "ingest another animation of them")
+    for note in notes:
+        log(f"{phase}: note: {note}")
+
+    size = config.IMAGE_SIZES[phase]
+    started = time.time()
+    outcome = _fit_and_evaluate(workspace, phase, classes, splits, synthetic_sources, size, multi_label, options, log)
+    outcome["metrics"]["train_seconds"] = round(time.time() - started, 1)
+    outcome["metrics"]["notes"] = notes
+    model_dir = workspace.model_dir(phase)
+    report = _save(workspace, phase, classes, size, multi_label, outcome, notes)
+    return PhaseResult(phase, model_dir, outcome["metrics"], report, notes)
+
+
+def _fit_and_evaluate(workspace, phase, classes, splits, synthetic_sources, size, multi_label, options, log):
+    import keras
+    import tensorflow as tf
+
+    from .baseline import colour_baseline
+    from .data import background_bank, evaluation_dataset, load_letterboxed, training_dataset
+    from .model import make_model, strategy
+
+    keras.utils.set_random_seed(options.seed)
+    items = {split: _items(splits[split], classes, multi_label) for split in config.SPLITS}
+    letterboxed = {split: load_letterboxed(workspace.root, items[split], size) for split in config.SPLITS}
+    train_set = letterboxed["train"]
+    n_train = len(items["train"])
+    n_synthetic = 0
+    if multi_label:
+        from .synth import synthetic_scenes
+
+        n_synthetic = min(MAX_SYNTHETIC, max(MIN_SYNTHETIC, SYNTHETIC_PER_REAL * n_train)) if synthetic_sources else 0
+        if n_synthetic:
+            scenes, targets = synthetic_scenes(workspace.root, synthetic_sources, classes, size, n_synthetic, options.seed)
+            synthetic = tf.data.Dataset.from_tensor_slices((scenes, targets)).map(lambda s, t: (tf.cast(s, tf.float32), t))
+            train_set = train_set.concatenate(synthetic) if n_train else synthetic
+            n_train += n_synthetic
+        if n_train == 0:
+            raise TrainingError("no multi training scenes and no transparent single-character frames to compose them from")
+    bank = background_bank(size, options.seed)
+    batch = max(1, min(options.batch_size, n_train))
+    train_ds = training_dataset(train_set, n_train, batch, options.seed, bank, options.flip)
+    steps = max(1, max(n_train, options.min_images_per_epoch) // batch)
+    val_ds = evaluation_dataset(letterboxed["val"], batch) if len(items["val"]) else None
+
+    if multi_label:
+        loss, metrics = "binary_crossentropy", [keras.metrics.BinaryAccuracy(name="accuracy")]
+        class_weight = None
+    else:
+        loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
+        counts = np.bincount(items["train"].targets, minlength=len(classes)).astype(np.float64)
+        class_weight = {i: float(len(items["train"]) / (len(classes) * c)) for i, c in enumerate(counts) if c}
+    with strategy().scope():
+        model = make_model((*size, 3), len(classes), multi_label, options.backbone, options.weights)
+        model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=loss, metrics=metrics)
+    monitor = "val_loss" if val_ds is not None else "loss"
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor=monitor, patience=options.patience, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(2, options.patience // 3)),
+        _EpochLog(phase, options.epochs, log),
+    ]
+    log(f"{phase}: training on {n_train} frames ({n_synthetic} synthetic) of {len(classes)} classes, "
+        f"input {size[1]}x{size[0]}, up to {options.epochs} epochs of {steps} steps")
+    history = model.fit(train_ds, validation_data=val_ds, epochs=options.epochs, steps_per_epoch=steps,
+                        class_weight=class_weight, callbacks=callbacks, verbose=0)
+
+    evaluation = {}
+    for split in ("val", "test"):
+        if len(items[split]):
+            probabilities = model.predict(evaluation_dataset(letterboxed[split], batch), verbose=0)
+        else:
+            probabilities = np.zeros((0, len(classes)), np.float32)
+        evaluation[split] = probabilities
+    baseline = colour_baseline(letterboxed, items, len(classes), multi_label)
+    from .metrics import multi_label_metrics, single_label_metrics
+
+    if multi_label:
+        metrics_out, thresholds = multi_label_metrics(evaluation, items, classes)
+    else:
+        metrics_out, thresholds = single_label_metrics(evaluation, items, classes), {}
+    metrics_out["baseline"] = baseline
+    metrics_out["epochs_run"] = len(history.history.get("loss", []))
+    metrics_out["train_frames"] = len(items["train"])
+    metrics_out["synthetic_train_frames"] = n_synthetic
+    metrics_out["val_frames"] = len(items["val"])
+    metrics_out["test_frames"] = len(items["test"])
+    return {"model": model, "history": history.history, "metrics": metrics_out, "thresholds": thresholds,
+            "evaluation": evaluation, "items": items, "letterboxed": letterboxed}
+
+
+class _EpochLog:
+    """A Keras callback that prints one line per epoch (the CLI's progress)."""
+
+    def __new__(cls, phase, epochs, log):
+        import keras
+
+        class EpochLog(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                shown = "  ".join(f"{key} {value:.3f}" for key, value in logs.items() if key in ("loss", "accuracy", "val_loss", "val_accuracy"))
+                log(f"{phase}: epoch {epoch + 1}/{epochs}  {shown}")
+
+        return EpochLog()
+
+
+def _save(workspace: Workspace, phase: str, classes, size, multi_label, outcome, notes) -> Path:
+    """Write model, labels, metrics, plots and report to a temporary folder, then
+    swap it in for models/<phase>/ (the previous model survives any failure)."""
+    from .train_report import write_report
+
+    final = workspace.model_dir(phase)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{phase}-", dir=final.parent))
+    try:
+        outcome["model"].save(staging / "model.keras")
+        labels = {"phase": phase, "classes": classes, "image_size": list(size), "multi_label": multi_label,
+                  "thresholds": outcome["thresholds"], "whole_frame": multi_label}
+        (staging / "labels.json").write_text(json.dumps(labels, indent=2))
+        (staging / "metrics.json").write_text(json.dumps(outcome["metrics"], indent=2))
+        (staging / "history.json").write_text(json.dumps({k: [float(v) for v in values] for k, values in outcome["history"].items()}, indent=2))
+        write_report(workspace, staging, phase, classes, multi_label, outcome, notes)
+        previous = final.with_name(f".{phase}-previous")
+        if previous.exists():
+            shutil.rmtree(previous)
+        if final.exists():
+            os.replace(final, previous)
+        os.replace(staging, final)
+        shutil.rmtree(previous, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final / "report.md"

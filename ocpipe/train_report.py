@@ -1,0 +1,198 @@
+"""The training report an artist reads: plots (learning curves, confusion matrix or
+per-class bars, misclassified test frames) and report.md ending in plain advice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .data import PREDICT_BACKGROUND, compose
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(history: dict, path: Path) -> None:
+    plt = _pyplot()
+    keys = [key for key in ("loss", "accuracy") if key in history]
+    figure, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5))
+    for axis, key in zip(np.atleast_1d(axes), keys):
+        axis.plot(history[key], label=f"train {key}")
+        if f"val_{key}" in history:
+            axis.plot(history[f"val_{key}"], label=f"val {key}")
+        axis.set_xlabel("epoch")
+        axis.set_title(key)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path) -> None:
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(1.2 * len(classes) + 2, 1.2 * len(classes) + 1.5))
+    axis.imshow(matrix, cmap="Blues")
+    axis.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    axis.set_yticks(range(len(classes)), classes)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true (test frames)")
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            axis.text(j, i, str(matrix[i, j]), ha="center", va="center", color="white" if matrix[i, j] > matrix.max() / 2 else "black")
+    axis.set_title("Confusion matrix (test split)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def plot_per_class(per_class: dict, path: Path) -> None:
+    plt = _pyplot()
+    names = list(per_class)
+    figure, axis = plt.subplots(figsize=(1.3 * len(names) + 2, 3.5))
+    positions = np.arange(len(names))
+    for offset, key in zip((-0.25, 0, 0.25), ("precision", "recall", "f1")):
+        axis.bar(positions + offset, [per_class[n][key] for n in names], width=0.25, label=key)
+    axis.set_xticks(positions, names, rotation=30, ha="right")
+    axis.set_ylim(0, 1.05)
+    axis.legend()
+    axis.set_title("Per-class scores (test split)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def plot_gallery(images: list[np.ndarray], captions: list[str], path: Path, title: str) -> None:
+    plt = _pyplot()
+    columns = min(4, max(1, len(images)))
+    rows = max(1, int(np.ceil(len(images) / columns)))
+    figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3 * rows), squeeze=False)
+    for axis in axes.ravel():
+        axis.axis("off")
+    for axis, image, caption in zip(axes.ravel(), images, captions):
+        axis.imshow(image.astype(np.uint8))
+        axis.set_title(caption, fontsize=8)
+    if not images:
+        axes[0, 0].text(0.5, 0.5, "no misclassified test frames", ha="center", va="center")
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+
+
+def _misclassified(outcome: dict, classes: list[str], multi_label: bool, limit: int = 16):
+    items, probabilities = outcome["items"]["test"], outcome["evaluation"]["test"]
+    if not len(items):
+        return [], []
+    if multi_label:
+        thresholds = np.array([outcome["thresholds"][name] for name in classes])
+        wrong = np.flatnonzero(np.any((probabilities >= thresholds) != (items.targets > 0.5), axis=1))
+    else:
+        wrong = np.flatnonzero(probabilities.argmax(axis=1) != items.targets)
+    wrong = set(wrong[:limit].tolist())
+    images, captions = [], []
+    for index, (rgba, _) in enumerate(outcome["letterboxed"]["test"].as_numpy_iterator()):
+        if index not in wrong:
+            continue
+        images.append(compose(rgba, PREDICT_BACKGROUND))
+        name = Path(items.paths[index])
+        if multi_label:
+            truth = [classes[i] for i in np.flatnonzero(items.targets[index] > 0.5)]
+            guess = [classes[i] for i in np.flatnonzero(probabilities[index] >= thresholds)]
+            captions.append(f"{name.parent.name}/{name.name}\ntrue {'+'.join(truth)}; said {'+'.join(guess) or 'none'}")
+        else:
+            guess = int(probabilities[index].argmax())
+            captions.append(f"{name.parent.name}/{name.name}\ntrue {classes[items.targets[index]]}; "
+                            f"said {classes[guess]} {probabilities[index, guess]:.0%}")
+    return images, captions
+
+
+def advice(metrics: dict, classes: list[str], multi_label: bool, train_counts: dict[str, int]) -> list[str]:
+    """Plain sentences drawn from the numbers: what to draw next."""
+    lines: list[str] = []
+    if not multi_label and metrics.get("confusion"):
+        matrix = np.array(metrics["confusion"])
+        for i, name in enumerate(classes):
+            total = int(matrix[i].sum())
+            for j, other in enumerate(classes):
+                if i != j and matrix[i, j] and matrix[i, j] / max(total, 1) >= 0.1:
+                    lines.append(f"{name} is confused with {other} in {matrix[i, j]} of {total} test frames; "
+                                 f"add {name} drawings in other poses, angles and backgrounds.")
+    for name, scores in metrics.get("per_class", {}).items():
+        if scores["support"] and scores["recall"] < 0.7:
+            lines.append(f"{name} is recognised in only {scores['recall']:.0%} of its test frames; it needs more varied training animations.")
+    if train_counts:
+        largest = max(train_counts.values())
+        for name, count in sorted(train_counts.items()):
+            if count and largest / count >= 3:
+                lines.append(f"{name} has {count} training frames against {largest} for the most drawn character; "
+                             "class weights compensate, but new animations of them help most.")
+    baseline = metrics.get("baseline", {})
+    score = metrics.get("test_accuracy")
+    if baseline.get("applicable") and score is not None and baseline.get("test_accuracy") is not None and score < baseline["test_accuracy"]:
+        lines.append(f"Warning: the CNN ({score:.0%}) scores below a simple colour-histogram baseline "
+                     f"({baseline['test_accuracy']:.0%}) on the test split: it may be learning backgrounds rather "
+                     "than characters. Train longer, or add animations on varied backgrounds.")
+    for note in metrics.get("notes", []):
+        lines.append(f"Note: {note}.")
+    if not lines:
+        lines.append("No weak spots stand out on the test split. New animations of every character keep it that way.")
+    return lines
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def write_report(workspace, folder: Path, phase: str, classes: list[str], multi_label: bool, outcome: dict, notes: list[str]) -> Path:
+    """Write the plots and report.md into `folder`; returns the report's path."""
+    metrics = outcome["metrics"]
+    plot_curves(outcome["history"], folder / "curves.png")
+    if multi_label:
+        plot_per_class(metrics.get("per_class", {}), folder / "per_class.png")
+    else:
+        plot_confusion(np.array(metrics["confusion"]), classes, folder / "confusion.png")
+    images, captions = _misclassified(outcome, classes, multi_label)
+    plot_gallery(images, captions, folder / "misclassified.png", f"{phase}: misclassified test frames")
+    train_counts = {name: int(np.sum(outcome["items"]["train"].targets == i)) for i, name in enumerate(classes)} if not multi_label else {}
+
+    lines = [f"# ocpipe training report: {phase}", ""]
+    lines.append(f"Classes: {', '.join(classes)}. Frames: {metrics['train_frames']} train"
+                 + (f" (+{metrics['synthetic_train_frames']} synthetic scenes composed from training frames)" if multi_label else "")
+                 + f", {metrics['val_frames']} val, {metrics['test_frames']} test. "
+                 f"Epochs run: {metrics['epochs_run']}; training took {metrics.get('train_seconds', 0):.0f} s.")
+    lines.append("")
+    lines.append("Test frames come from animations the model never saw in training (splits are by source animation).")
+    lines.append("")
+    if multi_label:
+        lines += ["| score | val | test |", "|---|---|---|"]
+        for key in ("micro_f1", "macro_f1", "exact_match"):
+            lines.append(f"| {key.replace('_', ' ')} | {_fmt(metrics.get('val_' + key))} | {_fmt(metrics.get('test_' + key))} |")
+        lines += ["", "Thresholds (tuned on val): " + ", ".join(f"{k} {v:.2f}" for k, v in outcome["thresholds"].items())]
+    else:
+        baseline = metrics["baseline"]
+        lines += ["| model | val accuracy | test accuracy |", "|---|---|---|",
+                  f"| CNN | {_fmt(metrics['val_accuracy'])} | {_fmt(metrics['test_accuracy'])} |",
+                  f"| colour-histogram baseline | {_fmt(baseline.get('val_accuracy'))} | {_fmt(baseline.get('test_accuracy'))} |"]
+    lines += ["", "| class | precision | recall | f1 | test frames |", "|---|---|---|---|---|"]
+    for name, scores in metrics.get("per_class", {}).items():
+        lines.append(f"| {name} | {_fmt(scores['precision'])} | {_fmt(scores['recall'])} | {_fmt(scores['f1'])} | {scores['support']} |")
+    focus = metrics.get("focus")
+    if focus:
+        lines += ["", "## Where the model looks", "",
+                  "Focus = share of the Grad-CAM heat on the character's own pixels (test frames with transparency).", "",
+                  "| class | mean focus |", "|---|---|"]
+        lines += [f"| {name} | {_fmt(value)} |" for name, value in focus.items()]
+    lines += ["", "## Plots", "", "![learning curves](curves.png)", "",
+              "![per-class scores](per_class.png)" if multi_label else "![confusion matrix](confusion.png)", "",
+              "![misclassified test frames](misclassified.png)", "", "## What to do next", ""]
+    lines += [f"- {line}" for line in advice(metrics, classes, multi_label, train_counts)]
+    path = folder / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

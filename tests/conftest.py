@@ -1,0 +1,39 @@
+"""Shared fixtures: real animation files of every format, made here with OpenCV and Pillow."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from ocpipe import backgrounds, samples  # noqa: E402
+
+# Walk cycle held on twos: 16 frames, 8 distinct drawings.
+WALK_ON_TWOS = samples.Clip("walk", tuple(p for i in range(8) for p in (f"walk{i}", f"walk{i}")))
+DISTINCT = 8
+
+
+def make_source(folder: Path, fmt: str, character: str = "Pilot", phase: str = "fullbody",
+                clip: samples.Clip = WALK_ON_TWOS, background: str | None = "gradient", seed: int = 1, tilt: float = 0.0,
+                name: str = "clip") -> Path:
+    """Write one real animation file (any format of samples.FORMATS) and return its path."""
+    rng = np.random.default_rng(seed)
+    characters = character.split("+")
+    frames = samples._frames(phase, characters, clip, rng, tilt)
+    height, width = frames[0].shape[:2]
+    transparent = fmt in (".gif", ".png", ".webp", "seq", ".apng", "still.png")
+    bg = None if transparent or background is None else backgrounds.random_background(height, width, rng, background)
+    folder.mkdir(parents=True, exist_ok=True)
+    return samples._write(folder / name, fmt, frames, bg)
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    from ocpipe.workspace import Workspace
+
+    return Workspace.at(tmp_path / "ws")

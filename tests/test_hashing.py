@@ -1,0 +1,63 @@
+"""Hash invariants: copies stay within the threshold, different drawings stay outside."""
+
+from __future__ import annotations
+
+import itertools
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ocpipe import backgrounds, samples
+from ocpipe.config import DEFAULT_THRESHOLD
+from ocpipe.hashing import hamming, hash_frame
+
+POSES = [f"walk{i}" for i in range(8)] + ["idle", "jump", "fall", "climb0", "climb1"]
+
+
+def _canvas(pose: str, character: str = "Robot", x: int = 300, y: int = 200, background=None) -> np.ndarray:
+    sprite = cv2.resize(samples._sprite(character, pose), (192, 256), interpolation=cv2.INTER_NEAREST)
+    canvas = np.zeros((720, 1280, 4), np.uint8)
+    backgrounds.paste(canvas, sprite, x, y)
+    if background is not None:
+        return np.ascontiguousarray(backgrounds.compose(canvas, background)[:, :, ::-1])
+    return canvas[:, :, [2, 1, 0, 3]]
+
+
+def test_distinct_drawings_stay_apart():
+    hashes = {pose: hash_frame(_canvas(pose)).bits for pose in POSES}
+    for a, b in itertools.combinations(POSES, 2):
+        assert hamming(hashes[a], hashes[b]) > DEFAULT_THRESHOLD, (a, b)
+
+
+@pytest.mark.parametrize("quality", [75, 90])
+def test_jpeg_reencode_of_plain_background_stays_close(quality):
+    rng = np.random.default_rng(0)
+    background = backgrounds.gradient(720, 1280, rng)
+    for pose in POSES[:8]:
+        frame = _canvas(pose, background=background)
+        ok, buffer = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        copy = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+        assert hamming(hash_frame(frame).bits, hash_frame(copy).bits) <= DEFAULT_THRESHOLD
+
+
+@settings(max_examples=15, deadline=None)
+@given(x=st.integers(0, 1000), y=st.integers(0, 400))
+def test_moving_the_same_drawing_is_a_duplicate(x, y):
+    assert hamming(hash_frame(_canvas("idle")).bits, hash_frame(_canvas("idle", x=x, y=y)).bits) <= 4
+
+
+def test_transparent_pixels_colour_does_not_matter():
+    frame = _canvas("jump")
+    noisy = frame.copy()
+    hidden = noisy[:, :, 3] == 0
+    noisy[hidden, :3] = np.random.default_rng(1).integers(0, 256, size=(int(hidden.sum()), 3))
+    assert hamming(hash_frame(frame).bits, hash_frame(noisy).bits) == 0
+
+
+def test_blank_frame_is_flagged():
+    assert hash_frame(np.zeros((100, 100, 4), np.uint8)).blank
+    assert hash_frame(np.full((100, 100, 3), 200, np.uint8)).blank
+    assert not hash_frame(_canvas("idle")).blank
