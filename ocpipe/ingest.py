@@ -13,7 +13,7 @@ import logging
 import shutil
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,6 +188,7 @@ def _ingest_source(
     except BaseException:
         for future in pending:
             future.cancel()
+        wait(pending)  # a write still running would recreate files after the cleanup
         index.truncate(index_size)
         shutil.rmtree(out_dir, ignore_errors=True)
         raise

@@ -58,3 +58,74 @@ def print_train_results(results, console) -> None:
 
 def _pct(value) -> str:
     return "n/a" if value is None else f"{value:.1%}"
+
+
+def contact_sheet(workspace, rows, path: Path, columns: int = 8, cell: int = 96) -> None:
+    """A grid of thumbnails of `rows` (kept frames), written as one PNG."""
+    import numpy as np
+    from PIL import Image
+
+    rows = rows[: columns * 6]
+    lines = max(1, (len(rows) + columns - 1) // columns)
+    sheet = Image.new("RGB", (columns * cell, lines * cell), (235, 235, 235))
+    for index, row in enumerate(rows):
+        try:
+            with Image.open(workspace.absolute(row["path"])) as image:
+                image = image.convert("RGBA")
+                image.thumbnail((cell - 4, cell - 4))
+        except OSError:
+            continue
+        checker = Image.new("RGBA", image.size, (200, 200, 200, 255))
+        checker.alpha_composite(image)
+        sheet.paste(checker.convert("RGB"), ((index % columns) * cell + 2, (index // columns) * cell + 2))
+    from .manifest import atomic_write_bytes
+    import io
+
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG")
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def dataset_report(workspace) -> tuple[Path, str]:
+    """Counts per phase/character/split, imbalance warnings, background mix per
+    character, and a contact sheet per phase and character. Returns (report path, text)."""
+    if not workspace.manifest.exists():
+        raise WorkspaceError(f"no manifest at {workspace.manifest}; run `ocpipe ingest` first")
+    manifest = read_table(workspace.manifest)
+    sources = read_table(workspace.sources)
+    groups: dict[tuple[str, str], list] = defaultdict(list)
+    for row in manifest:
+        groups[(row["phase"], row["labels"])].append(row)
+    lines = ["# ocpipe dataset report", "", "| phase | characters | sources | train | val | test | backgrounds |", "|---|---|---|---|---|---|---|"]
+    warnings = []
+    for (phase, labels), rows in sorted(groups.items()):
+        splits = Counter(row["split"] for row in rows)
+        kinds = Counter(row.get("background", "") for row in rows)
+        n_sources = sum(1 for s in sources if s["phase"] == phase and s["labels"] == labels)
+        mix = ", ".join(f"{kind} {count}" for kind, count in kinds.most_common())
+        lines.append(f"| {phase} | {labels.replace(';', '+')} | {n_sources} | {splits['train']} | {splits['val']} | {splits['test']} | {mix} |")
+        if len(kinds) == 1 and len(rows) >= 4:
+            warnings.append(f"{phase}/{labels.replace(';', '+')}: every frame has a {next(iter(kinds))} background; "
+                            "draw it on other kinds of background so the model can't use the background to recognise it")
+        sheet = workspace.reports / f"{phase}_{labels.replace(';', '+')}.png"
+        contact_sheet(workspace, rows, sheet)
+    per_phase: dict[str, Counter] = defaultdict(Counter)
+    for (phase, labels), rows in groups.items():
+        per_phase[phase][labels] = sum(1 for row in rows if row["split"] == "train")
+    for phase, counts in sorted(per_phase.items()):
+        largest = max(counts.values())
+        for labels, count in sorted(counts.items()):
+            if count == 0 or largest / count >= IMBALANCE_RATIO:
+                warnings.append(f"{phase}/{labels.replace(';', '+')}: {count} training frames vs {largest} for the most drawn "
+                                "character; class weights compensate, but more animations of it help most")
+    from .ingest import Dataset, split_warnings
+
+    warnings += split_warnings(Dataset(workspace, manifest, [], sources))
+    lines += ["", "## Warnings", ""] + ([f"- {w}" for w in warnings] or ["- none"])
+    lines += ["", f"Contact sheets: {workspace.reports}/<phase>_<Character>.png"]
+    text = "\n".join(lines) + "\n"
+    path = workspace.reports / "dataset.md"
+    from .manifest import atomic_write_bytes
+
+    atomic_write_bytes(path, text.encode())
+    return path, text

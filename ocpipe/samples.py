@@ -176,10 +176,10 @@ def write_samples(directory: Path | str) -> list[Path]:
             jobs.extend((phase, [character], number) for number in range(count))
     for group, count in MULTI_SCENES.items():
         jobs.extend(("multi", group.split("+"), number) for number in range(count))
-    for phase, characters, number in jobs:
+    for job, (phase, characters, number) in enumerate(jobs):
         rng = _rng(phase, *characters, number)
         offset = sum(map(ord, "".join(characters)))
-        fmt = FORMATS[(number + offset) % len(FORMATS)]
+        fmt = FORMATS[(job * 5) % len(FORMATS)]
         clip = clips[(number + offset) % len(clips)]
         folder = directory / phase / "+".join(characters)
         folder.mkdir(parents=True, exist_ok=True)

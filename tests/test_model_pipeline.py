@@ -1,0 +1,159 @@
+"""Real training on tiny generated data, then predict, explain and the live app."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import numpy as np
+import pytest
+from conftest import make_source
+from typer.testing import CliRunner
+
+from ocpipe.cli import app
+from ocpipe.ingest import ingest
+from ocpipe.manifest import read_table
+from ocpipe.workspace import Workspace
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+CHARACTERS = {"Maxus": "Robot", "Hydra": "Zombie", "Ilya": "Pilot"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Three characters x 3 animations (mixed formats and backgrounds), trained briefly."""
+    from ocpipe.train import TrainOptions, train_phase
+
+    root = tmp_path_factory.mktemp("trained")
+    workspace = Workspace.at(root / "ws")
+    formats = [".apng", ".mp4", ".gif", "seq", ".webm", ".webp"]
+    for c_index, (name, sprite) in enumerate(CHARACTERS.items()):
+        for number in range(3):
+            make_source(workspace.raw / "fullbody" / name, formats[(number + c_index) % len(formats)], character=sprite,
+                        tilt=(number - 1) * 8.0, seed=number, background=["solid", "gradient", "noise"][number], name=f"a{number}")
+    assert ingest([workspace.raw], workspace).ok
+    options = TrainOptions(epochs=8, seed=0, min_images_per_epoch=256, patience=8)
+    result = train_phase(workspace, "fullbody", options, log=lambda line: None)
+    return workspace, result
+
+
+def test_training_learns_and_writes_contract_files(trained):
+    workspace, result = trained
+    folder = workspace.model_dir("fullbody")
+    for name in ("model.keras", "labels.json", "metrics.json", "history.json", "curves.png", "confusion.png", "misclassified.png", "report.md"):
+        assert (folder / name).exists(), name
+    labels = json.loads((folder / "labels.json").read_text())
+    assert labels["classes"] == sorted(CHARACTERS, key=str.lower)
+    assert labels["image_size"] == [224, 112] and labels["multi_label"] is False
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["test_accuracy"] > 0.6  # chance is 1/3
+    assert set(metrics["per_class"]) == set(CHARACTERS)
+    assert np.array(metrics["confusion"]).shape == (3, 3)
+    assert "What to do next" in (folder / "report.md").read_text()
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no staging leftovers
+
+
+def test_saved_model_loads_plainly_and_predict_matches_metrics(trained):
+    import keras
+
+    workspace, result = trained
+    model = keras.saving.load_model(workspace.model_dir("fullbody") / "model.keras")  # safe mode, no custom objects
+    assert model.output_shape[-1] == 3
+    test_rows = [row for row in read_table(workspace.manifest) if row["split"] == "test"]
+    paths = [str(workspace.absolute(row["path"])) for row in test_rows]
+    out = runner.invoke(app, ["predict", *paths, "--phase", "fullbody", "--workspace", str(workspace.root), "--json"])
+    assert out.exit_code == 0, out.output
+    lines = [json.loads(line) for line in out.output.strip().splitlines()]
+    assert len(lines) == len(test_rows)
+    assert all(abs(sum(line["scores"].values()) - 1) < 1e-3 for line in lines)
+    accuracy = np.mean([line["top"] == row["labels"] for line, row in zip(lines, test_rows)])
+    assert accuracy == pytest.approx(result.metrics["test_accuracy"], abs=1e-6)
+
+
+def test_predict_errors_are_one_line(trained, tmp_path):
+    workspace, _ = trained
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    out = runner.invoke(app, ["predict", str(bad), "--phase", "fullbody", "--workspace", str(workspace.root)])
+    assert out.exit_code == 1 and "bad.png" in out.output and "Traceback" not in out.output
+    out = runner.invoke(app, ["predict", str(bad), "--phase", "eyes", "--workspace", str(workspace.root)])
+    assert out.exit_code == 1 and "ocpipe train --phase eyes" in out.output
+
+
+def test_explain_writes_overlay(trained, tmp_path):
+    from PIL import Image
+
+    workspace, _ = trained
+    row = next(row for row in read_table(workspace.manifest) if row["split"] == "test")
+    out = tmp_path / "cam.png"
+    result = runner.invoke(app, ["explain", str(workspace.absolute(row["path"])), "--phase", "fullbody", "--out", str(out),
+                                 "--workspace", str(workspace.root)])
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as image:
+        assert image.size == (int(row["width"]), int(row["height"]))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(trained):
+    from ocpipe.app import build_demo
+
+    workspace, _ = trained
+    demo = build_demo(workspace.root)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield workspace, f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def test_app_predict_through_gradio_client(server):
+    from gradio_client import Client, handle_file
+    from PIL import Image
+
+    workspace, url = server
+    client = Client(url, verbose=False)
+    rows = [row for row in read_table(workspace.manifest) if row["split"] == "test"][:4]
+    correct = 0
+    for row in rows:
+        label, overlay = client.predict(handle_file(str(workspace.absolute(row["path"]))), "fullbody", api_name="/predict")
+        assert {c["label"] for c in label["confidences"]} == set(CHARACTERS)
+        correct += label["label"] == row["labels"]
+        with Image.open(overlay) as image:
+            assert image.size == (int(row["width"]), int(row["height"]))
+    assert correct >= 2
+    # auto phase picks the only trained phase
+    label, _ = client.predict(handle_file(str(workspace.absolute(rows[0]["path"]))), "auto", api_name="/predict")
+    assert label["label"] in CHARACTERS
+
+
+@pytest.mark.browser
+def test_browser_upload_shows_label_and_heatmap(server, tmp_path):
+    import shutil
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not shutil.os.path.exists(chromium):
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    workspace, url = server
+    row = next(row for row in read_table(workspace.manifest) if row["split"] == "test")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        page = browser.new_page()
+        page.goto(url)
+        page.locator("#art input[type=file]").set_input_files(str(workspace.absolute(row["path"])))
+        page.locator("#predict").click()
+        page.locator("#label").get_by_text("%").first.wait_for(timeout=60_000)
+        page.locator("#overlay img").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
+        text = page.locator("#label").inner_text()
+        browser.close()
+    assert any(name in text for name in CHARACTERS)
+    assert (tmp_path / "demo.png").stat().st_size > 10_000
