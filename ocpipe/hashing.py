@@ -190,10 +190,12 @@ def hash_frame(frame: np.ndarray, hash_size: int = HASH_SIZE) -> FrameHash:
         box = _refine_box(frame, thumb, box, scale)
     left, top, right, bottom = box
     side = hash_size * 4  # imagehash's highfreq_factor
-    small = cv2.resize(frame[top:bottom, left:right], (side, side), interpolation=cv2.INTER_AREA)
+    crop = frame[top:bottom, left:right]
     if _uses_alpha(thumb):
-        small = compose_over(small)
+        # Compose before resizing, so hidden colours of transparent pixels never blend in.
+        small = cv2.resize(compose_over(crop), (side, side), interpolation=cv2.INTER_AREA)
     else:
+        small = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
         # Paint the plain background grey too, so the same drawing exported over
         # white, a gradient or transparency hashes alike.
         difference = background_difference(small, fit_background(thumb), _fraction(box, width, height))
