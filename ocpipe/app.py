@@ -136,9 +136,7 @@ def build_demo(workspace: Path | str = "."):
             combined = np.max(np.stack([result["heatmaps"][n] for n in result["explained"]]), axis=0)
             from .gradcam import overlay
 
-            rgba = _as_rgba(image)
-            base = (rgba[:, :, :3] * (rgba[:, :, 3:4] / 255.0) + 128 * (1 - rgba[:, :, 3:4] / 255.0)).astype(np.uint8)
-            picture = overlay(base, combined)
+            picture = overlay(result["base"], combined)
         else:
             picture = result["overlays"][shown]
         return result["scores"], picture

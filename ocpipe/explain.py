@@ -9,6 +9,7 @@ import numpy as np
 from .data import read_rgba
 from .errors import InputError, OcpipeError
 from .gradcam import gradcam_heatmaps, overlay, unletterbox
+from .hashing import compose_over
 from .manifest import atomic_write_bytes
 from .predict import Predictor
 from .workspace import Workspace
@@ -33,14 +34,14 @@ def explain_rgba(predictor: Predictor, rgba: np.ndarray, class_names: list[str] 
         raise OcpipeError(f"unknown class {', '.join(unknown)} (the {predictor.phase} model knows {', '.join(predictor.classes)})")
     _, maps = gradcam_heatmaps(predictor.model, inputs, [predictor.classes.index(n) for n in class_names],
                                layer_name, plus_plus=method == "gradcam++")
-    base = (rgba[:, :, :3].astype(np.float32) * (rgba[:, :, 3:4] / 255.0) + 128.0 * (1 - rgba[:, :, 3:4] / 255.0)).astype(np.uint8)
+    base = compose_over(rgba)  # channel order doesn't matter: RGBA in, RGB out
     overlays = {}
     heatmaps = {}
     for name, heatmap in zip(class_names, maps):
         full = unletterbox(heatmap, box, predictor.image_size, rgba.shape[:2])
         heatmaps[name] = full
         overlays[name] = overlay(base, full, alpha)
-    return {**described, "explained": class_names, "overlays": overlays, "heatmaps": heatmaps, "box": box}
+    return {**described, "explained": class_names, "overlays": overlays, "heatmaps": heatmaps, "box": box, "base": base}
 
 
 def explain_image(workspace: Workspace, image: Path, phase: str, out: Path, class_name: str | None = None,
