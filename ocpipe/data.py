@@ -75,6 +75,20 @@ def read_rgba(path: Path) -> np.ndarray:
         raise InputError(f"corrupt image ({exc})") from exc
 
 
+def matte(rgba: np.ndarray) -> np.ndarray:
+    """RGBA with a plain, opaque background made transparent (see
+    hashing.plain_background_matte), so opaque exports get the same treatment
+    as transparent ones: random backgrounds in training, the grey at prediction."""
+    from .hashing import plain_background_matte
+
+    alpha = plain_background_matte(rgba)
+    if alpha is None:
+        return rgba
+    out = rgba.copy()
+    out[:, :, 3] = alpha
+    return out
+
+
 def find_box(rgba: np.ndarray, whole_frame: bool = False) -> tuple[int, int, int, int]:
     """The drawn content's box in an RGBA image (the same detector ingest uses)."""
     height, width = rgba.shape[:2]
@@ -88,6 +102,7 @@ def find_box(rgba: np.ndarray, whole_frame: bool = False) -> tuple[int, int, int
 
 def prepare(rgba: np.ndarray, size: tuple[int, int], whole_frame: bool = False) -> np.ndarray:
     """Prediction input for one RGBA image: (height, width, 3) float32, 0..255."""
+    rgba = matte(rgba)
     box = find_box(rgba, whole_frame)
     return compose(letterbox(rgba, box, size), PREDICT_BACKGROUND).numpy()
 
@@ -99,6 +114,8 @@ class Items:
     paths: list[str]
     boxes: np.ndarray  # (N, 4) int32
     targets: np.ndarray  # (N,) int32 or (N, C) float32
+    # True where the frame's alpha (its own, or cut from a plain background) outlines the character.
+    outlined: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -177,6 +194,7 @@ def load_letterboxed(workspace_root: Path, items: Items, size: tuple[int, int]):
 
     def load(path, box, target):
         image = tf.io.decode_png(tf.io.read_file(path), channels=4)
+        image = tf.ensure_shape(tf.numpy_function(matte, [image], tf.uint8, stateful=False), [None, None, 4])
         return letterbox(image, box, size), target
 
     return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -108,6 +108,36 @@ def drawn_mask(thumb: np.ndarray) -> np.ndarray:
     return background_difference(thumb, fit_background(thumb)) > _COLOUR_DRAWN
 
 
+def plain_background_matte(image: np.ndarray) -> np.ndarray | None:
+    """An alpha channel (uint8) that cuts an opaque frame's plain (solid or
+    gradient) background away, or None when the frame already uses alpha, its
+    background is detailed, or nothing sensible would be cut.
+
+    Background = pixels near the colour fitted to the border *and* connected to
+    the border, so a white shirt on a white canvas keeps its inside. Edge pixels
+    get partial alpha by how far they are from the background colour."""
+    import cv2
+
+    if _uses_alpha(image):
+        return None
+    thumb, _ = _thumbnail(image)
+    if classify_background(thumb) != "plain":
+        return None
+    difference = background_difference(image, fit_background(thumb))
+    near = (difference <= _COLOUR_DRAWN).astype(np.uint8)
+    _, labels = cv2.connectedComponents(near, connectivity=4)
+    border = np.unique(_ring(labels, width=1))
+    border = border[border > 0]
+    if border.size == 0:
+        return None
+    background = np.isin(labels, border)
+    share = background.mean()
+    if share < 0.05 or share > 0.995:
+        return None
+    soft = np.clip((difference - _COLOUR_DRAWN / 4) / (_COLOUR_DRAWN * 0.75), 0.0, 1.0)
+    return np.where(background, soft * 255.0, 255.0).astype(np.uint8)
+
+
 def classify_background(thumb: np.ndarray) -> str:
     """'transparent', 'plain' (solid or smooth gradient) or 'detailed'."""
     import cv2

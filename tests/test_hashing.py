@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from ocpipe import backgrounds, samples
 from ocpipe.config import DEFAULT_THRESHOLD
-from ocpipe.hashing import hamming, hash_frame
+from ocpipe.hashing import hamming, hash_frame, plain_background_matte
 
 POSES = [f"walk{i}" for i in range(8)] + ["idle", "jump", "fall", "climb0", "climb1"]
 
@@ -62,3 +62,33 @@ def test_blank_frame_is_flagged():
     assert hash_frame(np.zeros((100, 100, 4), np.uint8)).blank
     assert hash_frame(np.full((100, 100, 3), 200, np.uint8)).blank
     assert not hash_frame(_canvas("idle")).blank
+
+
+@pytest.mark.parametrize("kind", ["solid", "gradient"])
+def test_plain_background_matte_recovers_the_drawing(kind):
+    """An opaque export over a plain background gets its alpha back (training then
+    varies that background, prediction greys it), enclosed pale pixels included."""
+    rng = np.random.default_rng(3)
+    background = getattr(backgrounds, kind)(720, 1280, rng)
+    transparent = _canvas("jump")  # BGRA, alpha = the drawing
+    flat = _canvas("jump", background=background)
+    flat_rgba = np.dstack([flat, np.full(flat.shape[:2], 255, np.uint8)])
+    alpha = plain_background_matte(flat_rgba)
+    assert alpha is not None
+    truth, found = transparent[:, :, 3] > 127, alpha > 127
+    assert (truth & found).sum() / (truth | found).sum() > 0.95
+
+
+def test_plain_background_matte_keeps_enclosed_background_coloured_pixels():
+    image = np.full((200, 200, 4), 255, np.uint8)  # white canvas
+    cv2.rectangle(image, (50, 50), (150, 150), (0, 0, 255, 255), thickness=8)  # red outline ...
+    alpha = plain_background_matte(image)  # ... around white pixels, like a white shirt
+    assert alpha is not None
+    assert alpha[100, 100] == 255 and alpha[10, 10] == 0
+
+
+def test_plain_background_matte_leaves_other_frames_alone():
+    assert plain_background_matte(_canvas("idle")) is None  # already transparent
+    rng = np.random.default_rng(4)
+    detailed = _canvas("idle", background=backgrounds.scene(720, 1280, rng))
+    assert plain_background_matte(np.dstack([detailed, np.full(detailed.shape[:2], 255, np.uint8)])) is None
