@@ -128,3 +128,54 @@ def focus_score(heatmap: np.ndarray, mask: np.ndarray) -> float | None:
     if total <= 0:
         return None
     return float(heat[mask.astype(bool)].sum() / total)
+
+
+# Focus is measured on at most this many (frame, class) pairs of the test split.
+FOCUS_LIMIT = 400
+# A class whose mean focus is under this looks mostly at background.
+FOCUS_WARNING = 0.5
+
+
+def batch_heatmaps(model, images: np.ndarray, class_indices: np.ndarray, layer_name: str | None = None) -> np.ndarray:
+    """Grad-CAM maps (N, h, w) in 0..1 for a batch of inputs, one class per image.
+    Images don't interact at inference, so one gradient of the summed scores gives every map."""
+    import tensorflow as tf
+
+    grad_model = _grad_model(model, find_target_layer(model, layer_name))
+    batch = tf.convert_to_tensor(images.astype(np.float32))
+    with tf.GradientTape() as tape:
+        features, predictions = grad_model(batch, training=False)
+        target = tf.reduce_sum(tf.gather(predictions, tf.constant(class_indices, tf.int32), batch_dims=1))
+    gradients = tape.gradient(target, features)
+    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
+    heat = tf.nn.relu(tf.reduce_sum(features * weights, axis=-1)).numpy()
+    peaks = heat.reshape(len(heat), -1).max(axis=1)
+    return np.where(peaks[:, None, None] > 0, heat / np.maximum(peaks, 1e-12)[:, None, None], 0.0).astype(np.float32)
+
+
+def class_focus(model, letterboxed, items, classes: list[str], batch_size: int = 32) -> dict[str, float]:
+    """Mean focus score per class over outlined test frames (their true classes'
+    maps against their alpha): the background-shortcut detector of the report."""
+    from .data import PREDICT_BACKGROUND, compose
+
+    outlined = items.outlined if items.outlined is not None else np.zeros(len(items), bool)
+    pairs = []
+    for index in np.flatnonzero(outlined):
+        target = items.targets[index]
+        for class_index in (np.flatnonzero(target > 0.5) if np.ndim(target) else [int(target)]):
+            pairs.append((int(index), int(class_index)))
+    pairs = pairs[:FOCUS_LIMIT]
+    if not pairs:
+        return {}
+    wanted = {index for index, _ in pairs}
+    frames = {i: rgba for i, (rgba, _) in enumerate(letterboxed.as_numpy_iterator()) if i in wanted}
+    scores: dict[int, list[float]] = {}
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start : start + batch_size]
+        rgba = np.stack([frames[index] for index, _ in chunk])
+        maps = batch_heatmaps(model, compose(rgba, PREDICT_BACKGROUND), np.array([c for _, c in chunk]))
+        for (_, class_index), heat, frame in zip(chunk, maps, rgba):
+            value = focus_score(heat, frame[:, :, 3] > 127)
+            if value is not None:
+                scores.setdefault(class_index, []).append(value)
+    return {classes[c]: float(np.mean(v)) for c, v in sorted(scores.items())}

@@ -83,8 +83,9 @@ def _items(rows: list[Row], classes: list[str], multi_label: bool) -> Items:
             targets.append(index[names[0]])
     dtype = np.float32 if multi_label else np.int32
     shape = (0, len(classes)) if multi_label else (0,)
+    outlined = np.array([row.get("has_alpha") == "1" or row.get("background") in ("transparent", "plain") for row in rows], bool)
     return Items([row["path"] for row in rows], np.array(boxes, np.int32).reshape(-1, 4),
-                 np.array(targets, dtype) if targets else np.zeros(shape, dtype))
+                 np.array(targets, dtype) if targets else np.zeros(shape, dtype), outlined)
 
 
 def phases_with_data(workspace: Workspace) -> list[str]:
@@ -172,6 +173,7 @@ def _fit_and_evaluate(workspace, phase, classes, splits, synthetic_sources, size
     from .model import make_model, strategy
 
     keras.utils.set_random_seed(options.seed)
+    tf.config.experimental.enable_op_determinism()  # --seed repeats a run exactly
     items = {split: _items(splits[split], classes, multi_label) for split in config.SPLITS}
     letterboxed = {split: load_letterboxed(workspace.root, items[split], size) for split in config.SPLITS}
     train_set = letterboxed["train"]
@@ -208,7 +210,7 @@ def _fit_and_evaluate(workspace, phase, classes, splits, synthetic_sources, size
     callbacks = [
         keras.callbacks.EarlyStopping(monitor=monitor, patience=options.patience, restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(2, options.patience // 3)),
-        _EpochLog(phase, options.epochs, log),
+        _epoch_log(phase, options.epochs, log),
     ]
     log(f"{phase}: training on {n_train} frames ({n_synthetic} synthetic) of {len(classes)} classes, "
         f"input {size[1]}x{size[0]}, up to {options.epochs} epochs of {steps} steps")
@@ -230,6 +232,9 @@ def _fit_and_evaluate(workspace, phase, classes, splits, synthetic_sources, size
     else:
         metrics_out, thresholds = single_label_metrics(evaluation, items, classes), {}
     metrics_out["baseline"] = baseline
+    from .gradcam import class_focus
+
+    metrics_out["focus"] = class_focus(model, letterboxed["test"], items["test"], classes)
     metrics_out["epochs_run"] = len(history.history.get("loss", []))
     metrics_out["train_frames"] = len(items["train"])
     metrics_out["synthetic_train_frames"] = n_synthetic
@@ -239,19 +244,19 @@ def _fit_and_evaluate(workspace, phase, classes, splits, synthetic_sources, size
             "evaluation": evaluation, "items": items, "letterboxed": letterboxed}
 
 
-class _EpochLog:
-    """A Keras callback that prints one line per epoch (the CLI's progress)."""
+def _epoch_log(phase: str, epochs: int, log: Callable[[str], None]):
+    """A Keras callback that prints one line per epoch (the CLI's progress).
+    Built here rather than at module level so importing ocpipe never imports Keras."""
+    import keras
 
-    def __new__(cls, phase, epochs, log):
-        import keras
+    class EpochLog(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            shown = "  ".join(f"{key} {value:.3f}" for key, value in logs.items()
+                              if key in ("loss", "accuracy", "val_loss", "val_accuracy"))
+            log(f"{phase}: epoch {epoch + 1}/{epochs}  {shown}")
 
-        class EpochLog(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                logs = logs or {}
-                shown = "  ".join(f"{key} {value:.3f}" for key, value in logs.items() if key in ("loss", "accuracy", "val_loss", "val_accuracy"))
-                log(f"{phase}: epoch {epoch + 1}/{epochs}  {shown}")
-
-        return EpochLog()
+    return EpochLog()
 
 
 def _save(workspace: Workspace, phase: str, classes, size, multi_label, outcome, notes) -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import PREDICT_BACKGROUND, compose
+from .gradcam import FOCUS_WARNING
 
 
 def _pyplot():
@@ -139,6 +140,11 @@ def advice(metrics: dict, classes: list[str], multi_label: bool, train_counts: d
         lines.append(f"Warning: the CNN ({score:.0%}) scores below a simple colour-histogram baseline "
                      f"({baseline['test_accuracy']:.0%}) on the test split: it may be learning backgrounds rather "
                      "than characters. Train longer, or add animations on varied backgrounds.")
+    for name, focus in metrics.get("focus", {}).items():
+        if focus < FOCUS_WARNING:
+            lines.append(f"Warning: for {name}, only {focus:.0%} of the Grad-CAM heat falls on the character itself; "
+                         f"the model looks mostly at the background. Add {name} animations on other backgrounds "
+                         "(transparent exports are best: ocpipe then varies the background itself).")
     for note in metrics.get("notes", []):
         lines.append(f"Note: {note}.")
     if not lines:
@@ -186,7 +192,9 @@ def write_report(workspace, folder: Path, phase: str, classes: list[str], multi_
     focus = metrics.get("focus")
     if focus:
         lines += ["", "## Where the model looks", "",
-                  "Focus = share of the Grad-CAM heat on the character's own pixels (test frames with transparency).", "",
+                  "Focus = share of the Grad-CAM heat (for the true character) that falls on the character's own pixels, "
+                  "over test frames whose background is transparent or plain. Under "
+                  f"{FOCUS_WARNING:.0%} means the model looks mostly at the background.", "",
                   "| class | mean focus |", "|---|---|"]
         lines += [f"| {name} | {_fmt(value)} |" for name, value in focus.items()]
     lines += ["", "## Plots", "", "![learning curves](curves.png)", "",
