@@ -54,6 +54,10 @@ class Models:
         candidates = [p for p in self.predictors if p != "multi"] or list(self.predictors)
         return min(candidates, key=lambda p: abs(math.log(IMAGE_SIZES[p][1] / IMAGE_SIZES[p][0]) - aspect))
 
+    def predict(self, rgba: np.ndarray, phase: str) -> dict:
+        with self._lock:
+            return self.predictors[phase].predict_rgba(rgba)
+
     def explain(self, rgba: np.ndarray, phase: str) -> dict:
         from .explain import explain_rgba
 
@@ -110,9 +114,9 @@ def build_demo(workspace: Path | str = "."):
     workspace = Workspace.at(workspace)
     models = Models(workspace)
     trained = list(models.predictors)
-    cache: dict[int, dict] = {}
 
-    def run(image, phase):
+    def resolve(image, phase) -> tuple[np.ndarray, str]:
+        """The upload as RGBA and the phase to use (auto: by the image's shape); gr.Error if impossible."""
         try:
             rgba = _as_rgba(image)
             if not models.predictors:
@@ -121,15 +125,23 @@ def build_demo(workspace: Path | str = "."):
                 phase = models.pick_phase(rgba)
             if phase not in models.predictors:
                 raise OcpipeError(f"no trained model for phase '{phase}' (trained: {', '.join(trained) or 'none'})")
+        except OcpipeError as exc:
+            raise gr.Error(str(exc)) from None
+        return rgba, phase
+
+    def run(image, phase):
+        rgba, phase = resolve(image, phase)
+        try:
             result = models.explain(rgba, phase)
         except OcpipeError as exc:
             raise gr.Error(str(exc)) from None
         result["phase"] = phase
-        cache.clear()
-        cache[id(image)] = result
         return result
 
     def predict(image, phase):
+        """The /predict API: (label confidences, overlay). The third output, the
+        result itself, goes to this browser session's gr.State for `details`
+        (State outputs are not part of the API)."""
         result = run(image, phase)
         shown = result["explained"][0]
         if len(result["explained"]) > 1:  # multi-label: one map per detected character, combined here
@@ -139,11 +151,16 @@ def build_demo(workspace: Path | str = "."):
             picture = overlay(result["base"], combined)
         else:
             picture = result["overlays"][shown]
-        return result["scores"], picture
+        summary = {key: result[key] for key in ("phase", "top", "scores", "labels", "overlays") if key in result}
+        return result["scores"], picture, summary
 
-    def details(image, phase):
-        result = next(iter(cache.values()), None)
-        if result is None:
+    def scores(image, phase):
+        """The /scores API: label confidences only, no Grad-CAM (faster, for scripts)."""
+        rgba, phase = resolve(image, phase)
+        return models.predict(rgba, phase)["scores"]
+
+    def details(result):
+        if not result:
             return [], ""
         gallery = [(picture, f"{name}: {result['scores'][name]:.0%}") for name, picture in result["overlays"].items()]
         words = f"Phase: **{result['phase']}**. "
@@ -174,15 +191,18 @@ def build_demo(workspace: Path | str = "."):
             with gr.Column():
                 label = gr.Label(num_top_classes=5, label="Characters", elem_id="label")
                 heat = gr.Image(label="Grad-CAM", type="numpy", elem_id="overlay", interactive=False)
-                summary = gr.Markdown()
+                summary = gr.Markdown(elem_id="summary")
                 gallery = gr.Gallery(label="Heat map per character", columns=3, height="auto")
         examples = _examples(workspace, trained)
         if examples:
             gr.Examples(examples, inputs=[image, phase], label="Test-split examples (never seen in training)")
-        button.click(predict, [image, phase], [label, heat], api_name="predict").then(
-            details, [image, phase], [gallery, summary], api_name=False)
-        sketch_button.click(predict, [sketch, phase], [label, heat], api_name="predict_sketch").then(
-            details, [sketch, phase], [gallery, summary], api_name=False)
+        scores_button = gr.Button(visible=False)  # carries the API-only /scores endpoint
+        scores_button.click(scores, [image, phase], [label], api_name="scores")
+        last = gr.State(None)  # per browser session: the last result, for the gallery
+        button.click(predict, [image, phase], [label, heat, last], api_name="predict").then(
+            details, [last], [gallery, summary], api_name=False)
+        sketch_button.click(predict, [sketch, phase], [label, heat, last], api_name="predict_sketch").then(
+            details, [last], [gallery, summary], api_name=False)
     demo.queue(default_concurrency_limit=4)
     return demo
 
