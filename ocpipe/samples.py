@@ -10,6 +10,9 @@ background, and every character appears on several kinds of background.
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -125,6 +128,20 @@ def _frames(phase: str, characters: list[str], clip: Clip, rng: np.random.Genera
     return frames
 
 
+@contextmanager
+def _native_stderr_silenced():
+    """Silence what C libraries print on file descriptor 2 (Python's own stderr is untouched)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _write(path: Path, fmt: str, frames: list[np.ndarray], background: np.ndarray | None) -> Path:
     """Write RGBA frames in one format; videos and JPEG are composed over `background`."""
     import cv2
@@ -134,7 +151,8 @@ def _write(path: Path, fmt: str, frames: list[np.ndarray], background: np.ndarra
     if fmt in _VIDEO_CODECS:
         target = path.with_suffix(fmt)
         height, width = frames[0].shape[:2]
-        writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*_VIDEO_CODECS[fmt]), 12, (width, height))
+        with _native_stderr_silenced():  # FFmpeg warns that WebM has no VP80 tag, then writes VP8 fine
+            writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*_VIDEO_CODECS[fmt]), 12, (width, height))
         if not writer.isOpened():
             raise OcpipeError(f"OpenCV can't write {fmt} video here")
         for frame in flat:
