@@ -185,7 +185,7 @@ def _fit_and_evaluate(workspace, phase, classes, splits, synthetic_sources, size
         n_synthetic = min(MAX_SYNTHETIC, max(MIN_SYNTHETIC, SYNTHETIC_PER_REAL * n_train)) if synthetic_sources else 0
         if n_synthetic:
             scenes, targets = synthetic_scenes(workspace.root, synthetic_sources, classes, size, n_synthetic, options.seed)
-            synthetic = tf.data.Dataset.from_tensor_slices((scenes, targets)).map(lambda s, t: (tf.cast(s, tf.float32), t))
+            synthetic = tf.data.Dataset.from_tensor_slices((scenes, targets))
             train_set = train_set.concatenate(synthetic) if n_train else synthetic
             n_train += n_synthetic
         if n_train == 0:
