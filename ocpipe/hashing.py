@@ -94,10 +94,12 @@ def background_difference(image: np.ndarray, coefficients: np.ndarray, region=(0
     fraction `region` = (u0, v0, u1, v1) of the frame the background was fitted on."""
     height, width = image.shape[:2]
     u0, v0, u1, v1 = region
-    u = np.linspace(u0, u1, width)[None, :, None]
-    v = np.linspace(v0, v1, height)[:, None, None]
-    model = coefficients[0] + coefficients[1] * u + coefficients[2] * v
-    return np.abs(image[:, :, :3].astype(np.float32) - model.astype(np.float32)).max(axis=2)
+    coefficients = coefficients.astype(np.float32)
+    across = coefficients[0] + coefficients[1] * np.linspace(u0, u1, width, dtype=np.float32)[:, None]  # (W, 3)
+    down = coefficients[2] * np.linspace(v0, v1, height, dtype=np.float32)[:, None]  # (H, 3)
+    difference = np.abs(image[:, :, :3] - (down[:, None, :] + across[None, :, :]))
+    # Channel-wise maximum as two elementwise ops: ~10x faster than .max(axis=2) on a 1080p frame.
+    return np.maximum(np.maximum(difference[:, :, 0], difference[:, :, 1]), difference[:, :, 2])
 
 
 def drawn_mask(thumb: np.ndarray) -> np.ndarray:
@@ -202,8 +204,9 @@ def compose_over(frame: np.ndarray, value: int = HASH_BACKGROUND) -> np.ndarray:
 
 
 def hash_frame(frame: np.ndarray, hash_size: int = HASH_SIZE) -> FrameHash:
-    """Hash one BGR/BGRA frame (see module docstring). Costs about a millisecond
-    for a 1080p frame: content is found on a thumbnail, only the crop is resized."""
+    """Hash one BGR/BGRA frame (see module docstring). Costs a few milliseconds
+    for a 1080p frame: content is found on a thumbnail; only the crop is resized,
+    from the thumbnail itself when the background is detailed."""
     import cv2
     import imagehash
     from PIL import Image
@@ -216,16 +219,28 @@ def hash_frame(frame: np.ndarray, hash_size: int = HASH_SIZE) -> FrameHash:
     blank = box is None or mask.sum() < max(4, mask.size // 2000)
     if blank:
         box = (0, 0, width, height)
+    elif background == "detailed":
+        # The border-colour model doesn't describe a detailed background, so a
+        # pixel-exact pass would cost ~40 ms per 1080p frame for nothing: scale the thumbnail's box.
+        left, top, right, bottom = box
+        box = (int(left / scale), int(top / scale), min(width, int(np.ceil(right / scale))), min(height, int(np.ceil(bottom / scale))))
     else:
         box = _refine_box(frame, thumb, box, scale)
-    left, top, right, bottom = box
     side = hash_size * 4  # imagehash's highfreq_factor
-    crop = frame[top:bottom, left:right]
-    if _uses_alpha(thumb):
+    thumb_box = content_box(mask) if background == "detailed" and not blank else None
+    if thumb_box is not None and min(thumb_box[2] - thumb_box[0], thumb_box[3] - thumb_box[1]) >= side:
+        # Over a detailed background the box is already thumbnail-grained and the
+        # thumbnail holds enough pixels for the hash: shrinking the full frame again
+        # would cost ~6 ms per 1080p frame.
+        left, top, right, bottom = thumb_box
+        small = cv2.resize(np.ascontiguousarray(thumb[top:bottom, left:right, :3]), (side, side), interpolation=cv2.INTER_AREA)
+    elif _uses_alpha(thumb):
         # Compose before resizing, so hidden colours of transparent pixels never blend in.
-        small = cv2.resize(compose_over(crop), (side, side), interpolation=cv2.INTER_AREA)
+        left, top, right, bottom = box
+        small = cv2.resize(compose_over(frame[top:bottom, left:right]), (side, side), interpolation=cv2.INTER_AREA)
     else:
-        small = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
+        left, top, right, bottom = box
+        small = cv2.resize(frame[top:bottom, left:right], (side, side), interpolation=cv2.INTER_AREA)
         # Paint the plain background grey too, so the same drawing exported over
         # white, a gradient or transparency hashes alike.
         difference = background_difference(small, fit_background(thumb), _fraction(box, width, height))
