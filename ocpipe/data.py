@@ -168,10 +168,11 @@ def _affine(batch: int, size: tuple[int, int], rng_seed, flip: bool):
 
 
 def _colour_jitter(batch: int, seeds):
-    """Per-image 3x3 colour matrices and offsets: hue rotation (+-0.02 turn) and
-    saturation (0.85..1.15) in YIQ space, contrast (0.85..1.15) and brightness
-    (+-0.08), applied to RGB in 0..1 as rgb @ matrix + offset (one matmul instead
-    of four tf.image ops)."""
+    """Random colour jitter per image, for RGB rows in 0..1: hue rotation (+-0.02
+    turn) and saturation (0.85..1.15) in YIQ space folded with contrast
+    (0.85..1.15) into one 3x3 matrix, plus a brightness shift (+-0.08). Returns
+    (matrix (N, 3, 3), contrast (N,), brightness (N, 1, 1)); augment_batch applies
+    them with one matmul instead of four tf.image ops."""
     import tensorflow as tf
 
     to_yiq = tf.constant([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], tf.float32)
@@ -179,8 +180,7 @@ def _colour_jitter(batch: int, seeds):
     hue = tf.random.stateless_uniform([batch], seeds[0], -0.02, 0.02) * 2.0 * np.pi
     saturation = tf.random.stateless_uniform([batch], seeds[1], 0.85, 1.15)
     contrast = tf.random.stateless_uniform([batch], seeds[2], 0.85, 1.15)
-    brightness = tf.random.stateless_uniform([batch, 1, 3], seeds[3], -0.08, 0.08)
-    brightness = brightness[:, :, :1] * tf.ones_like(brightness)  # same shift on every channel
+    brightness = tf.random.stateless_uniform([batch, 1, 1], seeds[3], -0.08, 0.08)  # same shift on every channel
     cos, sin, ones, zeros = tf.cos(hue) * saturation, tf.sin(hue) * saturation, tf.ones([batch]), tf.zeros([batch])
     rotate = tf.reshape(tf.stack([ones, zeros, zeros, zeros, cos, -sin, zeros, sin, cos], axis=1), [batch, 3, 3])
     # Column-vector form M = from_yiq @ rotate @ to_yiq; for row vectors use M^T.
