@@ -104,11 +104,12 @@ def find_box(rgba: np.ndarray, whole_frame: bool = False) -> tuple[int, int, int
     return (0, 0, width, height) if digest.blank else crop_box(digest.box, width, height)
 
 
-def prepare(rgba: np.ndarray, size: tuple[int, int], whole_frame: bool = False) -> np.ndarray:
-    """Prediction input for one RGBA image: (height, width, 3) float32, 0..255."""
+def prepare(rgba: np.ndarray, size: tuple[int, int], whole_frame: bool = False) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Prediction input for one RGBA image, (height, width, 3) float32 in 0..255,
+    and the crop box it was cut from."""
     rgba = matte(rgba)
     box = find_box(rgba, whole_frame)
-    return compose(letterbox(rgba, box, size), PREDICT_BACKGROUND).numpy()
+    return compose(letterbox(rgba, box, size), PREDICT_BACKGROUND).numpy(), box
 
 
 @dataclass(frozen=True)
@@ -212,8 +213,8 @@ def augment_batch(rgba, rng_seed, bank, flip: bool = False):
 
 
 def load_letterboxed(workspace_root: Path, items: Items, size: tuple[int, int]):
-    """tf.data of (letterboxed RGBA uint8, target): decode + matte + crop + letterbox
-    in parallel. uint8 keeps the cache at a quarter of float32's memory."""
+    """Cached tf.data of (letterboxed RGBA uint8, target): decode + matte + crop +
+    letterbox in parallel. uint8 keeps the cache at a quarter of float32's memory."""
     import tensorflow as tf
 
     root = str(workspace_root)
@@ -225,16 +226,18 @@ def load_letterboxed(workspace_root: Path, items: Items, size: tuple[int, int]):
         image = tf.ensure_shape(tf.numpy_function(matte, [image], tf.uint8, stateful=False), [None, None, 4])
         return tf.cast(letterbox(image, box, size), tf.uint8), target
 
-    return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # Cached here, so training, evaluation, the baseline, the focus score and the
+    # report's gallery all decode and matte each frame once.
+    return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).cache()
 
 
 def training_dataset(letterboxed, count: int, batch_size: int, seed: int, bank: np.ndarray, flip: bool):
-    """cache -> shuffle -> repeat -> batch -> augment (parallel) -> prefetch. Endless:
-    fit it with steps_per_epoch."""
+    """shuffle -> repeat -> batch -> augment (parallel) -> prefetch over cached
+    letterboxed frames. Endless: fit it with steps_per_epoch."""
     import tensorflow as tf
 
     bank_tensor = tf.constant(bank, dtype=tf.uint8)
-    dataset = letterboxed.cache().shuffle(max(count, 1), seed=seed, reshuffle_each_iteration=True).repeat()
+    dataset = letterboxed.shuffle(max(count, 1), seed=seed, reshuffle_each_iteration=True).repeat()
     dataset = dataset.batch(batch_size, drop_remainder=True)
     counter = tf.data.Dataset.counter(start=seed * 1_000_003)
     dataset = tf.data.Dataset.zip((dataset, counter)).map(
@@ -248,4 +251,4 @@ def evaluation_dataset(letterboxed, batch_size: int):
     """Letterboxed frames over the prediction grey, batched: what predict sees."""
     import tensorflow as tf
 
-    return letterboxed.map(lambda rgba, target: (compose(tf.cast(rgba, tf.float32), PREDICT_BACKGROUND), target)).cache().batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return letterboxed.map(lambda rgba, target: (compose(tf.cast(rgba, tf.float32), PREDICT_BACKGROUND), target)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
