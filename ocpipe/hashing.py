@@ -215,7 +215,7 @@ def hash_frame(frame: np.ndarray, hash_size: int = HASH_SIZE) -> FrameHash:
     mask = drawn_mask(thumb)
     background = classify_background(thumb)
     height, width = frame.shape[:2]
-    box = content_box(mask)
+    thumb_box = box = content_box(mask)
     blank = box is None or mask.sum() < max(4, mask.size // 2000)
     if blank:
         box = (0, 0, width, height)
@@ -227,8 +227,7 @@ def hash_frame(frame: np.ndarray, hash_size: int = HASH_SIZE) -> FrameHash:
     else:
         box = _refine_box(frame, thumb, box, scale)
     side = hash_size * 4  # imagehash's highfreq_factor
-    thumb_box = content_box(mask) if background == "detailed" and not blank else None
-    if thumb_box is not None and min(thumb_box[2] - thumb_box[0], thumb_box[3] - thumb_box[1]) >= side:
+    if background == "detailed" and not blank and min(thumb_box[2] - thumb_box[0], thumb_box[3] - thumb_box[1]) >= side:
         # Over a detailed background the box is already thumbnail-grained and the
         # thumbnail holds enough pixels for the hash: shrinking the full frame again
         # would cost ~6 ms per 1080p frame.

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import PHASES
-from .data import find_box, matte, letterbox, compose, PREDICT_BACKGROUND, read_rgba
+from .data import prepare, read_rgba
 from .errors import ModelError
 from .workspace import Workspace
 
@@ -55,9 +55,7 @@ class Predictor:
 
     def prepare(self, rgba: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
         """Model input (H, W, 3 float) for an RGBA image, and the crop box used."""
-        rgba = matte(rgba)
-        box = find_box(rgba, self.whole_frame)
-        return compose(letterbox(rgba, box, self.image_size), PREDICT_BACKGROUND).numpy(), box
+        return prepare(rgba, self.image_size, self.whole_frame)
 
     def scores(self, inputs: np.ndarray) -> np.ndarray:
         """Probabilities for a batch of prepared inputs: (N, classes)."""
