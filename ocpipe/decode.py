@@ -136,11 +136,16 @@ def _probe_video(path: Path) -> SourceInfo:
     return SourceInfo("video", False, max(count, 0))
 
 
-def iter_frames(path: Path, info: SourceInfo | None = None) -> Iterator[np.ndarray]:
+def iter_frames(path: Path, info: SourceInfo | None = None, read_ahead: int = 0) -> Iterator[np.ndarray]:
     """Yield every frame of a source in order (BGR or BGRA uint8).
 
-    Raises InputError when the source is unreadable or breaks off partway."""
+    read_ahead > 0 decodes up to that many frames ahead in a background thread,
+    so decoding (C code that releases the GIL) overlaps the caller's work on the
+    previous frame. Raises InputError when the source is unreadable or breaks off partway."""
     info = info or probe(path)
+    if read_ahead > 0:
+        yield from _read_ahead(iter_frames(path, info), read_ahead)
+        return
     if info.kind == "video":
         yield from _iter_video(path, info)
     elif info.kind == "sequence":
@@ -151,6 +156,53 @@ def iter_frames(path: Path, info: SourceInfo | None = None) -> Iterator[np.ndarr
                 raise InputError(f"frame {file.name}: {exc}") from exc
     else:
         yield from _iter_image(path, info.has_alpha)
+
+
+def _read_ahead(frames: Iterator[np.ndarray], depth: int) -> Iterator[np.ndarray]:
+    """Run `frames` in a daemon thread, at most `depth` items ahead of the consumer.
+    The producer's exceptions re-raise in the consumer; a consumer that stops early
+    stops the producer (and its generator's cleanup runs in that thread)."""
+    import queue
+    import threading
+
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                if not put(frame):
+                    break
+        except BaseException as exc:  # handed to the consumer
+            put(exc)
+            return
+        finally:
+            frames.close()
+        put(done)
+
+    thread = threading.Thread(target=produce, name="ocpipe-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _iter_video(path: Path, info: SourceInfo) -> Iterator[np.ndarray]:

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 # Kept frames waiting to be PNG-encoded at once; bounds memory on long videos.
 _MAX_PENDING_WRITES = 8
+# Frames decoded ahead in a background thread while the current one is hashed.
+_READ_AHEAD = 4
 
 
 class Progress:
@@ -109,20 +111,22 @@ def _safe_stem(path: Path) -> str:
     return cleaned.strip("_")[:40] or "source"
 
 
-def _shrink(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    import cv2
-
+def _stored_size(frame: np.ndarray, max_side: int) -> tuple[int, int]:
+    """(width, height) a frame is stored at: longest side at most max_side (0: as is)."""
     height, width = frame.shape[:2]
     if not max_side or max(height, width) <= max_side:
-        return frame, 1.0
+        return width, height
     scale = max_side / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA), scale
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _write_png(path: Path, frame: np.ndarray) -> None:
+def _write_png(path: Path, frame: np.ndarray, size: tuple[int, int]) -> None:
+    """Shrink (area filter) and PNG-encode one kept frame; runs in the writer pool,
+    where both costs overlap decoding and hashing."""
     import cv2
 
+    if size != (frame.shape[1], frame.shape[0]):
+        frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
     ok, buffer = cv2.imencode(".png", frame, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
     if not ok:
         raise InputError(f"could not encode frame {path.name}")
@@ -156,7 +160,7 @@ def _ingest_source(
     progress.start(f"{labels.phase}/{labels.folder}/{source_path.name}", info.frame_count or None)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        for frame_index, frame in enumerate(iter_frames(source_path, info)):
+        for frame_index, frame in enumerate(iter_frames(source_path, info, read_ahead=_READ_AHEAD)):
             decoded += 1
             progress.advance()
             digest = hash_frame(frame)
@@ -169,18 +173,19 @@ def _ingest_source(
             if match is not None and distance <= threshold:
                 dropped.append({**base, "duplicate_of": match, "distance": str(distance), "reason": "near-duplicate"})
                 continue
-            stored, scale = _shrink(frame, max_side)
+            width, height = _stored_size(frame, max_side)
+            scale = width / frame.shape[1]
             target = out_dir / f"{frame_index:06d}.png"
             relative = workspace.relative(target)
             index.add(digest.bits, relative)
             left, top, right, bottom = (round(v * scale) for v in digest.box)
             kept.append({
-                **base, "path": relative, "width": str(stored.shape[1]), "height": str(stored.shape[0]),
-                "phash": digest.hex, "split": split, "has_alpha": str(int(stored.shape[2] == 4)),
+                **base, "path": relative, "width": str(width), "height": str(height),
+                "phash": digest.hex, "split": split, "has_alpha": str(int(frame.shape[2] == 4)),
                 "background": digest.background, "box_left": str(left), "box_top": str(top),
                 "box_right": str(right), "box_bottom": str(bottom),
             })
-            pending.append(pool.submit(_write_png, target, stored))
+            pending.append(pool.submit(_write_png, target, frame, (width, height)))
             if len(pending) >= _MAX_PENDING_WRITES:
                 pending.pop(0).result()
         for future in pending:
