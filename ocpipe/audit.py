@@ -7,14 +7,16 @@ from collections import defaultdict
 import numpy as np
 
 from .config import DEFAULT_THRESHOLD
-from .dedupe import close_pairs
+from .dedupe import Looks, close_pairs
 from .hashing import hex_to_bits
 from .manifest import Row
 
 
-def find_leaks(manifest: list[Row], threshold: int = DEFAULT_THRESHOLD) -> list[dict]:
+def find_leaks(manifest: list[Row], threshold: int = DEFAULT_THRESHOLD, looks: Looks | None = None) -> list[dict]:
     """Pairs of kept frames of one phase and label set, in different splits, whose
-    hashes are within `threshold` bits. After an ingest there should be none."""
+    hashes are within `threshold` bits, unless both are over a detailed background
+    and their looks differ (the rule ingest dedupes by; `looks` reads them from the
+    stored PNGs). After an ingest there should be none."""
     groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
     for row in manifest:
         groups[(row["phase"], row["labels"])].append(row)
@@ -28,6 +30,8 @@ def find_leaks(manifest: list[Row], threshold: int = DEFAULT_THRESHOLD) -> list[
         for position, first in enumerate(names):
             for second in names[position + 1 :]:
                 for i, j, distance in close_pairs(bits[first], bits[second], threshold):
+                    if looks is not None and looks.differ(looks.get(by_split[first][i]["path"]), by_split[second][j]["path"]):
+                        continue
                     leaks.append({
                         "a": by_split[first][i]["path"], "a_split": first,
                         "b": by_split[second][j]["path"], "b_split": second,
@@ -43,4 +47,5 @@ def audit_workspace(workspace, threshold: int = DEFAULT_THRESHOLD) -> list[dict]
 
     if not workspace.manifest.exists():
         raise WorkspaceError(f"no manifest at {workspace.manifest}; run `ocpipe ingest` first")
-    return find_leaks(read_table(workspace.manifest), threshold)
+    manifest = read_table(workspace.manifest)
+    return find_leaks(manifest, threshold, Looks(workspace.root, manifest))

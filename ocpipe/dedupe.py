@@ -5,9 +5,12 @@ Only hashes and distances live here (see hashing.py for how frames become hashes
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+
 import numpy as np
 
-from .hashing import hamming
+from .hashing import hamming, look, same_picture
 
 
 class HashIndex:
@@ -45,6 +48,54 @@ class HashIndex:
         distances = hamming(self._bits[: self._count], bits)
         best = int(np.argmin(distances))
         return self.keys[best], int(distances[best])
+
+    def within(self, bits: np.ndarray, threshold: int) -> list[tuple[str, int]]:
+        """(key, distance) of every stored hash within `threshold` bits, nearest first."""
+        if self._count == 0:
+            return []
+        distances = hamming(self._bits[: self._count], bits)
+        close = np.flatnonzero(distances <= threshold)
+        close = close[np.argsort(distances[close], kind="stable")]
+        return [(self.keys[i], int(distances[i])) for i in close]
+
+
+class Looks:
+    """Looks (hashing.look) of kept frames over a detailed background, by path:
+    given when a frame is kept, read back once from its PNG for frames kept by
+    earlier runs. Over a detailed background a hash match is only a duplicate
+    when the looks agree too; ingest and the audit both ask `differ`."""
+
+    def __init__(self, root: Path, rows: Iterable[dict] = ()) -> None:
+        self.root = root
+        self._detailed = {row["path"] for row in rows if row.get("background") == "detailed"}
+        self._looks: dict[str, np.ndarray | None] = {}
+
+    def add(self, key: str, frame_look: np.ndarray) -> None:
+        self._detailed.add(key)
+        self._looks[key] = frame_look
+
+    def get(self, key: str) -> np.ndarray | None:
+        """The look of a kept detailed-background frame; None for other frames or
+        an unreadable file (then the hash alone decides)."""
+        if key not in self._detailed:
+            return None
+        if key not in self._looks:
+            from .data import read_rgba
+            from .errors import OcpipeError
+
+            try:
+                self._looks[key] = look(np.ascontiguousarray(read_rgba(self.root / key)[:, :, [2, 1, 0, 3]]))
+            except OcpipeError:
+                self._looks[key] = None
+        return self._looks[key]
+
+    def differ(self, frame_look: np.ndarray | None, key: str) -> bool:
+        """True when a frame with `frame_look` and the kept frame `key` are both over
+        a detailed background and their looks show different pictures."""
+        if frame_look is None:
+            return False
+        other = self.get(key)
+        return other is not None and not same_picture(frame_look, other)
 
 
 def close_pairs(bits_a: np.ndarray, bits_b: np.ndarray, threshold: int, chunk: int = 512) -> list[tuple[int, int, int]]:

@@ -27,8 +27,21 @@ _ALPHA_DRAWN = 24
 _COLOUR_DRAWN = 40
 # Mean |Laplacian| of the border ring above which the background is "detailed".
 _DETAILED_BACKGROUND = 6.0
+# Mean |border - fitted plane| (0..255) above which the background is "detailed"
+# (solid and gradient borders, even JPEG'd, stay under 1).
+_UNEXPLAINED_BORDER = 3.0
 # Share of transparent pixels above which a frame's background is "transparent".
 _TRANSPARENT_SHARE = 0.05
+# A look is a frame shrunk to _LOOK_SIDE pixels, in grey, blurred over _LOOK_BLUR
+# pixels. Two looks show the same picture unless more than _LOOK_CHANGED pixels,
+# in groups of at least _LOOK_SPECK, differ by more than _LOOK_DIFFERENT. Measured
+# on 8-pose walk cycles standing on busy 720p/1080p scenes: MP4, GIF and JPEG
+# re-encodes change <= 19 pixels; most pose pairs change 20-150.
+_LOOK_SIDE = 2 * _THUMB_SIDE
+_LOOK_BLUR = 5
+_LOOK_DIFFERENT = 32
+_LOOK_SPECK = 3
+_LOOK_CHANGED = 20
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,9 @@ class FrameHash:
     box: tuple[int, int, int, int]
     blank: bool
     background: str
+    # Over a detailed background the hash sees the whole canvas, where a small
+    # character's new pose moves few bits; its look (see same_picture) settles it.
+    look: np.ndarray | None = None
 
     @property
     def hex(self) -> str:
@@ -55,19 +71,26 @@ def hex_to_bits(text: str) -> np.ndarray:
 
 
 def _thumbnail(frame: np.ndarray) -> tuple[np.ndarray, float]:
+    thumb, scale, _ = _thumbnails(frame)
+    return thumb, scale
+
+
+def _thumbnails(frame: np.ndarray) -> tuple[np.ndarray, float, np.ndarray | None]:
+    """(thumbnail, its scale, the bilinear double-size step on the way or None)."""
     import cv2
 
     height, width = frame.shape[:2]
     scale = min(1.0, _THUMB_SIDE / max(height, width))
     if scale == 1.0:
-        return frame, 1.0
+        return frame, 1.0, None
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    double = None
     if scale < 0.25:
         # Bilinear to twice the thumbnail first, then area: 16 samples per thumbnail
         # pixel average codec noise well enough, at a quarter of a full area pass's
         # cost (~0.35 vs ~1.5 ms for 1080p), which is most of ingest's work per frame.
-        frame = cv2.resize(frame, (size[0] * 2, size[1] * 2), interpolation=cv2.INTER_LINEAR)
-    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA), scale
+        frame = double = cv2.resize(frame, (size[0] * 2, size[1] * 2), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA), scale, double
 
 
 def _ring(image: np.ndarray, width: int = 2) -> np.ndarray:
@@ -158,7 +181,11 @@ def classify_background(thumb: np.ndarray) -> str:
     grey = cv2.cvtColor(np.ascontiguousarray(thumb[:, :, :3]), cv2.COLOR_BGR2GRAY)
     laplacian = np.abs(cv2.Laplacian(grey, cv2.CV_16S, ksize=3))
     ring = _ring(laplacian[1:-1, 1:-1], width=3) if min(grey.shape) > 10 else laplacian.ravel()
-    return "detailed" if float(ring.mean()) > _DETAILED_BACKGROUND else "plain"
+    if float(ring.mean()) > _DETAILED_BACKGROUND:
+        return "detailed"
+    # Smooth but not one colour plane either (a sky over a row of tiles): detailed too.
+    residual = _ring(background_difference(thumb.astype(np.float32), fit_background(thumb)))
+    return "detailed" if float(residual.mean()) > _UNEXPLAINED_BORDER else "plain"
 
 
 def content_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -212,17 +239,22 @@ def compose_over(frame: np.ndarray, value: int = HASH_BACKGROUND) -> np.ndarray:
     return composed.astype(np.uint8)
 
 
-def hash_frame(frame: np.ndarray, hash_size: int = HASH_SIZE) -> FrameHash:
+def hash_frame(frame: np.ndarray, hash_size: int = HASH_SIZE, background: str | None = None) -> FrameHash:
     """Hash one BGR/BGRA frame (see module docstring). Costs a few milliseconds
     for a 1080p frame: content is found on a thumbnail; only the crop is resized,
-    from the thumbnail itself when the background is detailed."""
+    from the thumbnail itself when the background is detailed. `background`
+    ('plain' or 'detailed'), when given, overrides the per-frame guess for opaque
+    frames, so one source is treated one way throughout."""
     import cv2
     import imagehash
     from PIL import Image
 
-    thumb, scale = _thumbnail(frame)
+    thumb, scale, double = _thumbnails(frame)
     mask = drawn_mask(thumb)
-    background = classify_background(thumb)
+    found = classify_background(thumb)
+    # A caller that knows the source's background ('plain'/'detailed') passes it:
+    # codec noise can tip a busy border across the threshold from frame to frame.
+    background = background if background in ("plain", "detailed") and found != "transparent" else found
     height, width = frame.shape[:2]
     thumb_box = box = content_box(mask)
     blank = box is None or mask.sum() < max(4, mask.size // 2000)
@@ -257,7 +289,42 @@ def hash_frame(frame: np.ndarray, hash_size: int = HASH_SIZE) -> FrameHash:
     grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     digest = imagehash.phash(Image.fromarray(grey), hash_size=hash_size)
     bits = np.packbits(digest.hash.ravel())
-    return FrameHash(bits=bits, box=box, blank=blank, background=background)
+    frame_look = look(frame, double) if background == "detailed" and not blank else None
+    return FrameHash(bits=bits, box=box, blank=blank, background=background, look=frame_look)
+
+
+def look(frame: np.ndarray, double: np.ndarray | None = None) -> np.ndarray:
+    """A frame's look: the frame at _LOOK_SIDE pixels, grey and blurred so codec,
+    palette and resampling noise fade while drawn changes stay (~80 KB for 16:9).
+    `double` is _thumbnails' double-size step, when there is one."""
+    import cv2
+
+    source = compose_over(double if double is not None else frame)
+    height, width = source.shape[:2]
+    scale = _LOOK_SIDE / max(height, width)
+    if scale < 1.0:
+        source = cv2.resize(source, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+    grey = cv2.cvtColor(np.ascontiguousarray(source), cv2.COLOR_BGR2GRAY)
+    return cv2.GaussianBlur(grey, (_LOOK_BLUR, _LOOK_BLUR), 0)
+
+
+def same_picture(look_a: np.ndarray, look_b: np.ndarray) -> bool:
+    """Whether two looks show the same picture: held frames and re-encodes (MP4,
+    GIF palette, JPEG) differ in a few scattered pixels; a small character's new
+    pose changes a patch of them. Looks of different shapes are different pictures."""
+    import cv2
+
+    if look_a.shape != look_b.shape:
+        return False
+    changed = (cv2.absdiff(look_a, look_b) > _LOOK_DIFFERENT).astype(np.uint8)
+    count = cv2.countNonZero(changed)
+    if count <= _LOOK_CHANGED:
+        return True
+    if count > 8 * _LOOK_CHANGED:  # too many to be specks: skip the component pass
+        return False
+    _, _, stats, _ = cv2.connectedComponentsWithStats(changed, connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    return int(areas[areas >= _LOOK_SPECK].sum()) <= _LOOK_CHANGED
 
 
 def hamming(bits_a: np.ndarray, bits_b: np.ndarray) -> np.ndarray:

@@ -95,3 +95,42 @@ def test_video_decoding_streams(tmp_path):
     first = next(frames)
     assert first.shape == (224, 128, 3)
     frames.close()
+
+
+def _walk_in_place_over_scene(character: str, width: int = 640, height: int = 360) -> list[np.ndarray]:
+    """Two cycles of an 8-pose walk in place, held on twos, small on a busy scene (RGBA, opaque)."""
+    import cv2
+
+    from ocpipe import backgrounds
+
+    scene = backgrounds.scene(height, width, np.random.default_rng(3))
+    sprites = [cv2.resize(samples._sprite(character, f"walk{i}"), (96, 128)) for i in range(8)]
+    frames = []
+    for drawing in range(16):
+        canvas = np.zeros((height, width, 4), np.uint8)
+        backgrounds.paste(canvas, sprites[drawing % 8], width // 3, height - 138)
+        opaque = np.dstack([backgrounds.compose(canvas, scene), np.full((height, width), 255, np.uint8)])
+        frames += [opaque, opaque]
+    return frames
+
+
+def test_small_character_on_busy_scene_keeps_its_poses(tmp_path, workspace):
+    """Over a detailed background the hash sees the whole canvas, where a small
+    character's new pose moves few bits; the look comparison keeps the poses, while
+    held copies, the second cycle and a GIF re-encode of it all are dropped."""
+    frames = _walk_in_place_over_scene("Adventurer")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    video = samples._write(folder / "1-walk", ".mp4", frames, frames[0][:, :, :3])
+    gif = samples._write(folder / "2-walk-again", ".gif", frames, None)
+    result = ingest([video, gif], workspace, phase="fullbody", character="Adventurer")
+    assert result.ok, result.failures
+    first, second = result.added
+    assert first["frames_decoded"] == "32"
+    # 8 drawn poses, two pairs of them nearly identical at this size: >= 5 kept
+    # (the whole-canvas hash alone kept 1), never more than the 8 drawn.
+    assert 5 <= int(first["frames_kept"]) <= 8
+    assert second["frames_kept"] == "0"
+    assert result.leaks == []
+    rows = read_table(workspace.manifest)
+    assert {row["background"] for row in rows} == {"detailed"}
