@@ -41,14 +41,6 @@ class HashIndex:
         self._count = min(self._count, size)
         del self.keys[size:]
 
-    def nearest(self, bits: np.ndarray) -> tuple[str | None, int]:
-        """The key of the closest stored hash and its distance in bits (None, -1 if empty)."""
-        if self._count == 0:
-            return None, -1
-        distances = hamming(self._bits[: self._count], bits)
-        best = int(np.argmin(distances))
-        return self.keys[best], int(distances[best])
-
     def within(self, bits: np.ndarray, threshold: int) -> list[tuple[str, int]]:
         """(key, distance) of every stored hash within `threshold` bits, nearest first."""
         if self._count == 0:
