@@ -70,11 +70,6 @@ def hex_to_bits(text: str) -> np.ndarray:
     return np.frombuffer(bytes.fromhex(text), dtype=np.uint8).copy()
 
 
-def _thumbnail(frame: np.ndarray) -> tuple[np.ndarray, float]:
-    thumb, scale, _ = _thumbnails(frame)
-    return thumb, scale
-
-
 def _thumbnails(frame: np.ndarray) -> tuple[np.ndarray, float, np.ndarray | None]:
     """(thumbnail, its scale, the bilinear double-size step on the way or None)."""
     import cv2
@@ -134,12 +129,18 @@ def background_difference(image: np.ndarray, coefficients: np.ndarray, region=(0
     return np.maximum(np.maximum(difference[:, :, 0], difference[:, :, 1]), difference[:, :, 2])
 
 
-def drawn_mask(thumb: np.ndarray) -> np.ndarray:
+def border_difference(thumb: np.ndarray) -> np.ndarray:
+    """Per-pixel distance of a thumbnail from the plane fitted to its border colours."""
+    return background_difference(thumb, fit_background(thumb))
+
+
+def drawn_mask(thumb: np.ndarray, difference: np.ndarray | None = None) -> np.ndarray:
     """Boolean mask of drawn pixels: opaque ones if the frame has alpha in use,
-    else pixels far from the fitted (solid or gradient) border background."""
+    else pixels far from the fitted (solid or gradient) border background.
+    `difference`: border_difference(thumb), when the caller already has it."""
     if _uses_alpha(thumb):
         return thumb[:, :, 3] > _ALPHA_DRAWN
-    return background_difference(thumb, fit_background(thumb)) > _COLOUR_DRAWN
+    return (border_difference(thumb) if difference is None else difference) > _COLOUR_DRAWN
 
 
 def plain_background_matte(image: np.ndarray) -> np.ndarray | None:
@@ -154,7 +155,7 @@ def plain_background_matte(image: np.ndarray) -> np.ndarray | None:
 
     if _uses_alpha(image):
         return None
-    thumb, _ = _thumbnail(image)
+    thumb, _, _ = _thumbnails(image)
     if classify_background(thumb) != "plain":
         return None
     difference = background_difference(image, fit_background(thumb))
@@ -172,8 +173,9 @@ def plain_background_matte(image: np.ndarray) -> np.ndarray | None:
     return np.where(background, soft * 255.0, 255.0).astype(np.uint8)
 
 
-def classify_background(thumb: np.ndarray) -> str:
-    """'transparent', 'plain' (solid or smooth gradient) or 'detailed'."""
+def classify_background(thumb: np.ndarray, difference: np.ndarray | None = None) -> str:
+    """'transparent', 'plain' (solid or smooth gradient) or 'detailed'.
+    `difference`: border_difference(thumb), when the caller already has it."""
     import cv2
 
     if thumb.shape[2] == 4 and (thumb[:, :, 3] < 255).mean() > _TRANSPARENT_SHARE:
@@ -184,7 +186,7 @@ def classify_background(thumb: np.ndarray) -> str:
     if float(ring.mean()) > _DETAILED_BACKGROUND:
         return "detailed"
     # Smooth but not one colour plane either (a sky over a row of tiles): detailed too.
-    residual = _ring(background_difference(thumb.astype(np.float32), fit_background(thumb)))
+    residual = _ring(border_difference(thumb) if difference is None else difference)
     return "detailed" if float(residual.mean()) > _UNEXPLAINED_BORDER else "plain"
 
 
@@ -250,8 +252,10 @@ def hash_frame(frame: np.ndarray, hash_size: int = HASH_SIZE, background: str | 
     from PIL import Image
 
     thumb, scale, double = _thumbnails(frame)
-    mask = drawn_mask(thumb)
-    found = classify_background(thumb)
+    # The border-plane fit serves both the drawn mask and the background check.
+    difference = None if _uses_alpha(thumb) else border_difference(thumb)
+    mask = drawn_mask(thumb, difference)
+    found = classify_background(thumb, difference)
     # A caller that knows the source's background ('plain'/'detailed') passes it:
     # codec noise can tip a busy border across the threshold from frame to frame.
     background = background if background in ("plain", "detailed") and found != "transparent" else found
