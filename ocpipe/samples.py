@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -142,6 +143,53 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
+# Matroska (.mkv, .webm) elements FFmpeg fills with random bytes on every write,
+# and the master elements they sit in (descended to find them and their CRC-32s).
+_MKV_RANDOM = {0x73A4: "SegmentUID", 0x73C5: "TrackUID", 0x63C5: "TagTrackUID"}
+_MKV_MASTERS = {0x18538067, 0x114D9B74, 0x1549A966, 0x1654AE6B, 0xAE, 0x1254C367, 0x7373, 0x63C0, 0x1C53BB6B, 0x1F43B675}
+_MKV_CRC = 0xBF
+
+
+def _vint(data: bytes | bytearray, at: int, keep_marker: bool) -> tuple[int, int]:
+    """An EBML variable-length integer at `at`: (value, length in bytes)."""
+    length = 9 - data[at].bit_length()
+    value = data[at] if keep_marker else data[at] & (0xFF >> length)
+    for byte in data[at + 1 : at + length]:
+        value = (value << 8) | byte
+    return value, length
+
+
+def _stable_matroska(path: Path, key: str) -> None:
+    """Replace the random UIDs FFmpeg writes into a Matroska file with bytes derived
+    from `key` and recompute the CRC-32 elements over them, so the same sample
+    is the same file (and so the same source id and split) on every run."""
+    data = bytearray(path.read_bytes())
+    mapping: dict[bytes, bytes] = {}
+
+    def walk(start: int, end: int) -> None:
+        at, crc_at = start, None
+        while at < end:
+            element, id_length = _vint(data, at, keep_marker=True)
+            size, size_length = _vint(data, at + id_length, keep_marker=False)
+            body = at + id_length + size_length
+            if element in _MKV_MASTERS:
+                walk(body, body + size)
+            elif element in _MKV_RANDOM:
+                old = bytes(data[body : body + size])
+                new = mapping.setdefault(old, hashlib.sha256(f"{key}/{len(mapping)}".encode()).digest()[:size])
+                data[body : body + size] = new
+            elif element == _MKV_CRC and at == start:
+                crc_at = body
+            at = body + size
+        if crc_at is not None:  # a CRC-32 element first in a master covers the rest of it
+            data[crc_at : crc_at + 4] = zlib.crc32(data[crc_at + 4 : end]).to_bytes(4, "little")
+
+    header_id, id_length = _vint(data, 0, keep_marker=True)
+    header_size, size_length = _vint(data, id_length, keep_marker=False)
+    walk(id_length + size_length + header_size, len(data))
+    path.write_bytes(bytes(data))
+
+
 def _write(path: Path, fmt: str, frames: list[np.ndarray], background: np.ndarray | None) -> Path:
     """Write RGBA frames in one format; videos and JPEG are composed over `background`."""
     import cv2
@@ -158,6 +206,8 @@ def _write(path: Path, fmt: str, frames: list[np.ndarray], background: np.ndarra
         for frame in flat:
             writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         writer.release()
+        if fmt in (".mkv", ".webm"):
+            _stable_matroska(target, target.name)
         return target
     if fmt == "seq":
         path.mkdir(parents=True, exist_ok=True)
@@ -183,8 +233,12 @@ def _write(path: Path, fmt: str, frames: list[np.ndarray], background: np.ndarra
     return target
 
 
-def write_samples(directory: Path | str) -> list[Path]:
-    """Write the sample raw tree under `directory`; returns the sources written."""
+def write_samples(directory: Path | str, phases: tuple[str, ...] | None = None, variant: int = 0) -> list[Path]:
+    """Write the sample raw tree under `directory`; returns the sources written.
+
+    `phases` limits it to some phases. `variant` > 0 writes other animations of
+    the same characters (other clips, formats, placements, backgrounds and
+    tilts): benchmarks/bench_quality.py uses them as animations a model never saw."""
     directory = Path(directory)
     clips = _clips()
     written: list[Path] = []
@@ -195,21 +249,24 @@ def write_samples(directory: Path | str) -> list[Path]:
     for group, count in MULTI_SCENES.items():
         jobs.extend(("multi", group.split("+"), number) for number in range(count))
     for job, (phase, characters, number) in enumerate(jobs):
-        rng = _rng(phase, *characters, number)
-        offset = sum(map(ord, "".join(characters)))
-        fmt = FORMATS[(job * 5) % len(FORMATS)]
+        if phases is not None and phase not in phases:
+            continue
+        rng = _rng(phase, *characters, number, *((variant,) if variant else ()))
+        offset = sum(map(ord, "".join(characters))) + 7 * variant
+        fmt = FORMATS[(job * 5 + variant) % len(FORMATS)]
         clip = clips[(number + offset) % len(clips)]
         folder = directory / phase / "+".join(characters)
         folder.mkdir(parents=True, exist_ok=True)
-        tilt = ((number * 3) % 5 - 2) * 6.0  # -12..12 degrees, different for each of 5 sources
+        # -12..12 degrees, different for each of 5 sources; anywhere in -14..14 for variants.
+        tilt = float(rng.uniform(-14, 14)) if variant else ((number * 3) % 5 - 2) * 6.0
         frames = _frames(phase, characters, clip, rng, tilt)
         height, width = frames[0].shape[:2]
         transparent = fmt in (".gif", ".png", ".webp", "seq", ".apng", "still.png") and phase != "multi"
-        background = None if transparent else backgrounds.random_background(height, width, rng, backgrounds.KINDS[number % 4])
+        background = None if transparent else backgrounds.random_background(height, width, rng, backgrounds.KINDS[(number + variant) % 4])
         if background is None:
             pass
         elif fmt in (".gif", ".png", ".webp", "seq", ".apng", "still.png"):
             frames = [np.dstack([backgrounds.compose(frame, background), np.full(frame.shape[:2], 255, np.uint8)]) for frame in frames]
-        name = f"{number + 1:02d}-{clip.name}" + ("-seq" if fmt == "seq" else "")
+        name = f"{number + 1:02d}-{clip.name}" + (f"-v{variant}" if variant else "") + ("-seq" if fmt == "seq" else "")
         written.append(_write(folder / name, fmt, frames, background))
     return written

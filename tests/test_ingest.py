@@ -184,6 +184,15 @@ def test_samples_cover_every_phase_and_format(tmp_path):
     suffixes = {path.suffix for path in written if path.is_file()}
     assert {".mp4", ".mov", ".webm", ".avi", ".mkv", ".gif", ".png", ".apng", ".webp", ".jpg"} <= suffixes
     assert any(path.is_dir() for path in written)
+    # The same samples are the same bytes on every run (Matroska's random UIDs are
+    # replaced), so they get the same source ids and splits, and re-ingesting adds nothing.
+    again = write_samples(tmp_path / "again")
+    differing = [path.name for path, other in zip(written, again)
+                 if path.is_file() and path.read_bytes() != other.read_bytes()]
+    assert differing == []
+    variant = write_samples(tmp_path / "v", phases=("fullbody",), variant=1)
+    assert {path.relative_to(tmp_path / "v").parts[0] for path in variant} == {"fullbody"}
+    assert all("-v1" in path.name for path in variant)
 
 
 def test_report_counts_and_contact_sheets(tmp_path, workspace):
