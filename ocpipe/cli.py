@@ -35,6 +35,17 @@ def _console():
     return Console(stderr=False, highlight=False)
 
 
+# Set by the --verbose option of the main callback.
+_verbose = False
+
+
+def _quiet_tensorflow() -> None:
+    """Import TensorFlow without its native start-up lines (kept with --verbose)."""
+    from .quiet import quiet_tensorflow
+
+    quiet_tensorflow(_verbose)
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
@@ -42,6 +53,8 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show progress details.")] = False) -> None:
+    global _verbose
+    _verbose = verbose
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
@@ -164,6 +177,7 @@ def train(
     from .train import TrainOptions, train_phases
     from .workspace import Workspace
 
+    _quiet_tensorflow()
     options = TrainOptions(epochs=epochs, seed=seed, backbone=backbone, weights=weights, flip=flip, batch_size=batch_size)
     try:
         results = train_phases(Workspace.at(workspace), phase, options, log=typer.echo)
@@ -186,6 +200,7 @@ def predict(
     from .predict import Predictor
     from .workspace import Workspace
 
+    _quiet_tensorflow()
     try:
         predictor = Predictor.load(Workspace.at(workspace), phase)
     except OcpipeError as exc:
@@ -222,6 +237,7 @@ def explain(
     from .explain import explain_image
     from .workspace import Workspace
 
+    _quiet_tensorflow()
     try:
         result = explain_image(Workspace.at(workspace), image, phase, out, class_name, method, alpha)
     except OcpipeError as exc:
@@ -240,6 +256,7 @@ def demo(
     """Open the Gradio app: predictions with Grad-CAM overlays."""
     from .app import launch
 
+    _quiet_tensorflow()
     try:
         launch(Path(workspace), host=host, port=port, share=share, auth=auth, log=typer.echo)
     except OcpipeError as exc:

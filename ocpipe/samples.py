@@ -10,10 +10,7 @@ background, and every character appears on several kinds of background.
 from __future__ import annotations
 
 import hashlib
-import os
-import sys
 import zlib
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -22,6 +19,7 @@ import numpy as np
 
 from . import backgrounds
 from .errors import OcpipeError
+from .quiet import native_stderr_silenced
 
 # Sample character name -> asset folder and file prefix. Two are drawn far more
 # often than the rest, like the user's own characters.
@@ -129,20 +127,6 @@ def _frames(phase: str, characters: list[str], clip: Clip, rng: np.random.Genera
     return frames
 
 
-@contextmanager
-def _native_stderr_silenced():
-    """Silence what C libraries print on file descriptor 2 (Python's own stderr is untouched)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 # Matroska (.mkv, .webm) elements FFmpeg fills with random bytes on every write,
 # and the master elements they sit in (descended to find them and their CRC-32s).
 _MKV_RANDOM = {0x73A4: "SegmentUID", 0x73C5: "TrackUID", 0x63C5: "TagTrackUID"}
@@ -199,7 +183,7 @@ def _write(path: Path, fmt: str, frames: list[np.ndarray], background: np.ndarra
     if fmt in _VIDEO_CODECS:
         target = path.with_suffix(fmt)
         height, width = frames[0].shape[:2]
-        with _native_stderr_silenced():  # FFmpeg warns that WebM has no VP80 tag, then writes VP8 fine
+        with native_stderr_silenced():  # FFmpeg warns that WebM has no VP80 tag, then writes VP8 fine
             writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*_VIDEO_CODECS[fmt]), 12, (width, height))
         if not writer.isOpened():
             raise OcpipeError(f"OpenCV can't write {fmt} video here")

@@ -214,7 +214,7 @@ def _fit_and_evaluate(workspace, phase, classes, splits, synthetic_sources, size
     ]
     log(f"{phase}: training on {n_train} frames ({n_synthetic} synthetic) of {len(classes)} classes, "
         f"input {size[1]}x{size[0]}, up to {options.epochs} epochs of {steps} steps")
-    history = model.fit(train_ds, validation_data=val_ds, epochs=options.epochs, steps_per_epoch=steps,
+    history = model.fit(train_ds, validation_data=val_ds, epochs=options.epochs, steps_per_epoch=steps, shuffle=False,
                         class_weight=class_weight, callbacks=callbacks, verbose=0)
 
     evaluation = {}

@@ -11,6 +11,7 @@ import pytest
 from conftest import make_source
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 from typer.testing import CliRunner
 
 from ocpipe.cli import app
@@ -173,6 +174,17 @@ def test_help_does_not_import_tensorflow_or_gradio():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
     result = subprocess.run([sys.executable, "-m", "ocpipe.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "ingest" in result.stdout
+
+
+def test_commands_that_load_tensorflow_print_one_clean_error_line(tmp_path):
+    """TensorFlow's native start-up lines (CPU features, CUDA drivers) stay off stderr."""
+    image = tmp_path / "art.png"
+    Image.new("RGB", (32, 32), "red").save(image)
+    command = [sys.executable, "-m", "ocpipe.cli", "predict", str(image), "--phase", "fullbody", "--workspace", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: no trained model for phase fullbody in {tmp_path / 'models' / 'fullbody'}; run `ocpipe train --phase fullbody` first"]
 
 
 def test_samples_cover_every_phase_and_format(tmp_path):
