@@ -88,6 +88,14 @@ def _items(rows: list[Row], classes: list[str], multi_label: bool) -> Items:
                  np.array(targets, dtype) if targets else np.zeros(shape, dtype), outlined)
 
 
+def synthetic_source_rows(manifest: list[Row]) -> list[Row]:
+    """Frames the `multi` phase may compose synthetic scenes from: transparent
+    single-character frames of the other phases' TRAIN split (never val or test)."""
+    return [row for row in manifest
+            if row["phase"] != "multi" and row["split"] == "train" and row.get("has_alpha") == "1"
+            and len(split_labels(row["labels"])) == 1]
+
+
 def phases_with_data(workspace: Workspace) -> list[str]:
     rows = _load_manifest(workspace)
     present = {row["phase"] for row in rows}
@@ -132,9 +140,7 @@ def train_phase(workspace: Workspace, phase: str, options: TrainOptions, log: Ca
     notes: list[str] = []
     synthetic_sources: list[Row] = []
     if multi_label:
-        synthetic_sources = [row for row in _load_manifest(workspace)
-                             if row["phase"] != "multi" and row["split"] == "train" and row["has_alpha"] == "1"
-                             and len(split_labels(row["labels"])) == 1]
+        synthetic_sources = synthetic_source_rows(_load_manifest(workspace))
         classes = sorted({name for row in rows + synthetic_sources for name in split_labels(row["labels"])}, key=str.lower)
     else:
         classes = sorted({row["labels"] for row in rows}, key=str.lower)
