@@ -30,7 +30,7 @@ CHARACTERS = {
     "Ranger": ("male_adventurer", "maleAdventurer"),
     "Pilot": ("female_person", "femalePerson"),
 }
-SOURCES_PER_CHARACTER = {"Robot": 6, "Zombie": 5, "Adventurer": 3, "Ranger": 3, "Pilot": 3}
+SOURCES_PER_CHARACTER = {"Robot": 6, "Zombie": 5, "Adventurer": 4, "Ranger": 4, "Pilot": 4}
 MULTI_SCENES = {"Robot+Zombie": 3, "Adventurer+Ranger": 3, "Pilot+Robot": 3}
 
 # Every format ocpipe reads; sources of a character rotate through them.
