@@ -39,7 +39,7 @@ IMAGE_SIZES: dict[str, tuple[int, int]] = {
 }
 DEFAULT_EPOCHS = 30
 DEFAULT_BATCH_SIZE = 32
-EARLY_STOPPING_PATIENCE = 8
+EARLY_STOPPING_PATIENCE = 12
 # A class with this many times fewer training frames than the largest is flagged.
 IMBALANCE_RATIO = 3.0
 # Largest upload the demo accepts, in megabytes.

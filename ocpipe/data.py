@@ -25,8 +25,13 @@ PREDICT_BACKGROUND = 128.0
 # Random backgrounds kept in memory for augmentation (already flipped, tinted or
 # solid, so the per-batch work is a lookup).
 BACKGROUND_BANK = 160
-# Share of the bank that is a plain random colour.
+# Share of the bank that is a plain random colour, and that is a detailed scene
+# (the hardest kind; the rest is gradients and noise).
 SOLID_SHARE = 0.25
+SCENE_SHARE = 0.40
+# Random zoom range (log-uniform). Zooming out to 0.6 shows cropped characters
+# small inside a busy background, the way whole-frame art on a scene looks.
+ZOOM_RANGE = (0.6, 1.15)
 
 
 def crop_box(box: tuple[int, int, int, int], width: int, height: int, margin: float = CONTENT_MARGIN) -> tuple[int, int, int, int]:
@@ -132,13 +137,14 @@ def background_bank(size: tuple[int, int], seed: int, count: int = BACKGROUND_BA
     from . import backgrounds
 
     rng = np.random.default_rng(seed)
-    kinds = backgrounds.KINDS
     bank = np.empty((count, size[0], size[1], 3), np.uint8)
     for i in range(count):
-        if rng.random() < SOLID_SHARE:
+        draw = rng.random()
+        if draw < SOLID_SHARE:
             bank[i] = backgrounds.solid(size[0], size[1], rng)
             continue
-        image = backgrounds.random_background(size[0], size[1], rng, kinds[i % len(kinds)]).astype(np.float32)
+        kind = "scene" if draw < SOLID_SHARE + SCENE_SHARE else ("gradient", "noise")[i % 2]
+        image = backgrounds.random_background(size[0], size[1], rng, kind).astype(np.float32)
         if rng.random() < 0.5:
             image = image[:, ::-1]
         bank[i] = np.clip(image * rng.uniform(0.6, 1.4, size=3), 0, 255).astype(np.uint8)
@@ -146,14 +152,14 @@ def background_bank(size: tuple[int, int], seed: int, count: int = BACKGROUND_BA
 
 
 def _affine(batch: int, size: tuple[int, int], rng_seed, flip: bool):
-    """Random similarity transforms (rotation +-12 deg, zoom 0.8..1.15, shift +-10%) as
+    """Random similarity transforms (rotation +-12 deg, zoom ZOOM_RANGE, shift +-10%) as
     the 8-parameter projective form tf.raw_ops.ImageProjectiveTransformV3 wants."""
     import tensorflow as tf
 
     height, width = float(size[0]), float(size[1])
     seeds = tf.random.experimental.stateless_split(rng_seed, 5)
     angle = tf.random.stateless_uniform([batch], seeds[0], -0.21, 0.21)
-    zoom = tf.random.stateless_uniform([batch], seeds[1], 0.8, 1.15)
+    zoom = tf.exp(tf.random.stateless_uniform([batch], seeds[1], np.log(ZOOM_RANGE[0]), np.log(ZOOM_RANGE[1])))
     shift_x = tf.random.stateless_uniform([batch], seeds[2], -0.1, 0.1) * width
     shift_y = tf.random.stateless_uniform([batch], seeds[3], -0.1, 0.1) * height
     mirror = tf.where(tf.random.stateless_uniform([batch], seeds[4]) < 0.5, -1.0, 1.0) if flip else tf.ones([batch])

@@ -21,6 +21,10 @@ def find_target_layer(model, name: str | None = None) -> str:
         except ValueError as exc:
             raise ValueError(f"model has no layer named '{name}'") from exc
         return name
+    from .model import LAST_CONV
+
+    if any(layer.name == LAST_CONV for layer in model.layers):  # the simple model's (its colour branch is 4-D too)
+        return LAST_CONV
     for layer in reversed(model.layers):
         shape = getattr(layer, "output", None)
         shape = getattr(shape, "shape", None)

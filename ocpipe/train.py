@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # An epoch shows the model at least this many (augmented) images, so tiny
 # datasets still get enough gradient steps per epoch.
-MIN_IMAGES_PER_EPOCH = 512
+MIN_IMAGES_PER_EPOCH = 1024
 # Synthetic multi-character scenes composed per real training scene (at least MIN_SYNTHETIC).
 SYNTHETIC_PER_REAL = 2
 MIN_SYNTHETIC = 240
