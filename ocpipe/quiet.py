@@ -3,7 +3,7 @@
 TensorFlow prints several lines on import (CPU features, oneDNN, "could not find
 CUDA drivers") straight to file descriptor 2, before its own log level applies,
 and FFmpeg warns there about container tags. None of it is actionable for a
-user, so commands import TensorFlow through `tensorflow()` below; `--verbose`
+user, so commands import TensorFlow through `quiet_tensorflow()` below; `--verbose`
 keeps everything.
 """
 
