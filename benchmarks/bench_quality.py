@@ -37,8 +37,8 @@ def main() -> None:
 
     quiet_tensorflow()
     from ocpipe import config
-    from ocpipe.baseline import colour_histogram
-    from ocpipe.data import find_box, letterbox, matte, read_rgba
+    from ocpipe.baseline import colour_histogram, nearest_centroid
+    from ocpipe.data import letterboxed_for_prediction, read_rgba
     from ocpipe.ingest import ingest
     from ocpipe.manifest import read_table
     from ocpipe.predict import Predictor
@@ -61,16 +61,17 @@ def main() -> None:
 
         size = config.IMAGE_SIZES[args.phase]
 
-        def histogram(path: Path) -> np.ndarray:
-            rgba = matte(read_rgba(path))
-            return colour_histogram(letterbox(rgba, find_box(rgba), size).numpy())
+        def histogram(path: Path) -> np.ndarray:  # the colour baseline, on what prediction sees
+            return colour_histogram(letterboxed_for_prediction(read_rgba(path), size)[0].numpy())
 
         classes = sorted({row["labels"] for row in train_rows}, key=str.lower)
-        train_hist = [(histogram(train_ws.root / row["path"]), row["labels"]) for row in train_rows if row["split"] == "train"]
-        centroids = np.stack([np.mean([h for h, label in train_hist if label == name], axis=0) for name in classes])
+        training = [row for row in train_rows if row["split"] == "train"]
+        train_hist = np.stack([histogram(train_ws.root / row["path"]) for row in training])
+        train_truth = np.array([classes.index(row["labels"]) for row in training])
         heldout_hist = np.stack([histogram(heldout_ws.root / row["path"]) for row in heldout])
         truth = np.array([classes.index(row["labels"]) for row in heldout])
-        baseline = float(np.mean(np.abs(heldout_hist[:, None] - centroids[None]).sum(axis=2).argmin(axis=1) == truth))
+        baseline = float(np.mean(nearest_centroid(train_hist, train_truth, len(classes), heldout_hist) == truth))
+        kinds = np.array([row["background"] for row in heldout])
 
         results = []
         for seed in args.seeds:
@@ -82,7 +83,6 @@ def main() -> None:
             predicted = [predictor.predict_path(heldout_ws.root / row["path"])["top"] for row in heldout]
             correct = np.array([p == row["labels"] for p, row in zip(predicted, heldout)])
             per_class = {name: f"{correct[truth == i].mean():.0%}" for i, name in enumerate(classes)}
-            kinds = np.array([row["background"] for row in heldout])
             per_kind = {kind: f"{correct[kinds == kind].mean():.0%} of {np.sum(kinds == kind)}" for kind in sorted(set(kinds))}
             confused = Counter((row["labels"], p) for p, row in zip(predicted, heldout) if p != row["labels"]).most_common(3)
             results.append(correct.mean())

@@ -27,20 +27,23 @@ def _histograms(dataset) -> np.ndarray:
     return np.array([colour_histogram(rgba) for rgba, _ in dataset.as_numpy_iterator()])
 
 
+def nearest_centroid(train: np.ndarray, labels: np.ndarray, num_classes: int, histograms: np.ndarray) -> np.ndarray:
+    """Class index per row of `histograms`: the nearest (L1) mean training histogram."""
+    centroids = np.stack([train[labels == c].mean(axis=0) if np.any(labels == c) else np.full(train.shape[1], np.inf)
+                          for c in range(num_classes)])
+    return np.abs(histograms[:, None, :] - centroids[None, :, :]).sum(axis=2).argmin(axis=1)
+
+
 def colour_baseline(letterboxed: dict, items: dict, num_classes: int, multi_label: bool) -> dict:
     """Accuracy of the nearest-centroid colour baseline on val and test (single-label phases)."""
     if multi_label or len(items["train"]) == 0:
         return {"method": "colour-histogram nearest centroid", "applicable": False}
     train = _histograms(letterboxed["train"])
-    labels = items["train"].targets
-    centroids = np.stack([train[labels == c].mean(axis=0) if np.any(labels == c) else np.full(train.shape[1], np.inf)
-                          for c in range(num_classes)])
     result = {"method": "colour-histogram nearest centroid", "applicable": True}
     for split in ("val", "test"):
         if len(items[split]) == 0:
             result[f"{split}_accuracy"] = None
             continue
-        histograms = _histograms(letterboxed[split])
-        distances = np.abs(histograms[:, None, :] - centroids[None, :, :]).sum(axis=2)
-        result[f"{split}_accuracy"] = float(np.mean(distances.argmin(axis=1) == items[split].targets))
+        predicted = nearest_centroid(train, items["train"].targets, num_classes, _histograms(letterboxed[split]))
+        result[f"{split}_accuracy"] = float(np.mean(predicted == items[split].targets))
     return result

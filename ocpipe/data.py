@@ -105,16 +105,23 @@ def find_box(rgba: np.ndarray, whole_frame: bool = False) -> tuple[int, int, int
         return 0, 0, width, height
     from .hashing import hash_frame
 
-    digest = hash_frame(np.ascontiguousarray(rgba[:, :, [2, 1, 0, 3]]))
+    digest = hash_frame(np.ascontiguousarray(rgba[:, :, [2, 1, 0, 3]]), with_look=False)
     return (0, 0, width, height) if digest.blank else crop_box(digest.box, width, height)
+
+
+def letterboxed_for_prediction(rgba: np.ndarray, size: tuple[int, int], whole_frame: bool = False):
+    """One RGBA image matted, cropped to its drawn content and letterboxed (RGBA
+    float tensor, 0..255), and the crop box it was cut from."""
+    rgba = matte(rgba)
+    box = find_box(rgba, whole_frame)
+    return letterbox(rgba, box, size), box
 
 
 def prepare(rgba: np.ndarray, size: tuple[int, int], whole_frame: bool = False) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """Prediction input for one RGBA image, (height, width, 3) float32 in 0..255,
     and the crop box it was cut from."""
-    rgba = matte(rgba)
-    box = find_box(rgba, whole_frame)
-    return compose(letterbox(rgba, box, size), PREDICT_BACKGROUND).numpy(), box
+    letterboxed, box = letterboxed_for_prediction(rgba, size, whole_frame)
+    return compose(letterboxed, PREDICT_BACKGROUND).numpy(), box
 
 
 @dataclass(frozen=True)

@@ -156,9 +156,10 @@ def plain_background_matte(image: np.ndarray) -> np.ndarray | None:
     if _uses_alpha(image):
         return None
     thumb, _, _ = _thumbnails(image)
-    if classify_background(thumb) != "plain":
+    coefficients = fit_background(thumb)
+    if classify_background(thumb, background_difference(thumb, coefficients)) != "plain":
         return None
-    difference = background_difference(image, fit_background(thumb))
+    difference = background_difference(image, coefficients)
     near = (difference <= _COLOUR_DRAWN).astype(np.uint8)
     _, labels = cv2.connectedComponents(near, connectivity=4)
     border = np.unique(_ring(labels, width=1))
@@ -241,12 +242,14 @@ def compose_over(frame: np.ndarray, value: int = HASH_BACKGROUND) -> np.ndarray:
     return composed.astype(np.uint8)
 
 
-def hash_frame(frame: np.ndarray, hash_size: int = HASH_SIZE, background: str | None = None) -> FrameHash:
+def hash_frame(frame: np.ndarray, hash_size: int = HASH_SIZE, background: str | None = None,
+               with_look: bool = True) -> FrameHash:
     """Hash one BGR/BGRA frame (see module docstring). Costs a few milliseconds
     for a 1080p frame: content is found on a thumbnail; only the crop is resized,
     from the thumbnail itself when the background is detailed. `background`
     ('plain' or 'detailed'), when given, overrides the per-frame guess for opaque
-    frames, so one source is treated one way throughout."""
+    frames, so one source is treated one way throughout. `with_look=False` skips
+    the look (only deduplication needs it)."""
     import cv2
     import imagehash
     from PIL import Image
@@ -293,7 +296,7 @@ def hash_frame(frame: np.ndarray, hash_size: int = HASH_SIZE, background: str | 
     grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     digest = imagehash.phash(Image.fromarray(grey), hash_size=hash_size)
     bits = np.packbits(digest.hash.ravel())
-    frame_look = look(frame, double) if background == "detailed" and not blank else None
+    frame_look = look(frame, double) if with_look and background == "detailed" and not blank else None
     return FrameHash(bits=bits, box=box, blank=blank, background=background, look=frame_look)
 
 

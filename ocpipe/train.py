@@ -132,7 +132,8 @@ def train_phases(workspace: Workspace, phase: str | None, options: TrainOptions,
 
 def train_phase(workspace: Workspace, phase: str, options: TrainOptions, log: Callable[[str], None] = print) -> PhaseResult:
     """Train, evaluate and save one phase's model (see module docstring)."""
-    rows = [row for row in _load_manifest(workspace) if row["phase"] == phase]
+    manifest = _load_manifest(workspace)
+    rows = [row for row in manifest if row["phase"] == phase]
     if not rows:
         raise TrainingError(f"no frames for phase {phase} in the manifest; ingest some first")
     multi_label = phase == "multi"
@@ -140,7 +141,7 @@ def train_phase(workspace: Workspace, phase: str, options: TrainOptions, log: Ca
     notes: list[str] = []
     synthetic_sources: list[Row] = []
     if multi_label:
-        synthetic_sources = synthetic_source_rows(_load_manifest(workspace))
+        synthetic_sources = synthetic_source_rows(manifest)
         classes = sorted({name for row in rows + synthetic_sources for name in split_labels(row["labels"])}, key=str.lower)
     else:
         classes = sorted({row["labels"] for row in rows}, key=str.lower)
