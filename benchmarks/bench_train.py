@@ -43,7 +43,7 @@ def main() -> None:
     from ocpipe.manifest import read_table
     from ocpipe.model import make_model
     from ocpipe.samples import write_samples
-    from ocpipe.train import _items, _rows_by_split
+    from ocpipe.train import _items, _rows_by_split, make_optimizer
     from ocpipe.workspace import Workspace
 
     with tempfile.TemporaryDirectory() as folder:
@@ -60,7 +60,7 @@ def main() -> None:
         def model():
             keras.utils.set_random_seed(0)
             built = make_model((*size, 3), len(classes))
-            built.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            built.compile(optimizer=make_optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
             return built
 
         batches = list(pipeline.take(args.steps).as_numpy_iterator())
