@@ -83,7 +83,7 @@ def main() -> None:
             predicted = [predictor.predict_path(heldout_ws.root / row["path"])["top"] for row in heldout]
             correct = np.array([p == row["labels"] for p, row in zip(predicted, heldout)])
             per_class = {name: f"{correct[truth == i].mean():.0%}" for i, name in enumerate(classes)}
-            per_kind = {kind: f"{correct[kinds == kind].mean():.0%} of {np.sum(kinds == kind)}" for kind in sorted(set(kinds))}
+            per_kind = {str(kind): f"{correct[kinds == kind].mean():.0%} of {np.sum(kinds == kind)}" for kind in sorted(set(kinds))}
             confused = Counter((row["labels"], p) for p, row in zip(predicted, heldout) if p != row["labels"]).most_common(3)
             results.append(correct.mean())
             print(f"seed {seed}: samples test {result.metrics['test_accuracy']:.1%}, held-out {correct.mean():.1%} "

@@ -247,9 +247,8 @@ def write_samples(directory: Path | str, phases: tuple[str, ...] | None = None, 
         height, width = frames[0].shape[:2]
         transparent = fmt in (".gif", ".png", ".webp", "seq", ".apng", "still.png") and phase != "multi"
         background = None if transparent else backgrounds.random_background(height, width, rng, backgrounds.KINDS[(number + variant) % 4])
-        if background is None:
-            pass
-        elif fmt in (".gif", ".png", ".webp", "seq", ".apng", "still.png"):
+        if background is not None and fmt in (".gif", ".png", ".webp", "seq", ".apng", "still.png"):
+            # Image formats (multi scenes) get the background baked in; _write composes videos and JPEG.
             frames = [np.dstack([backgrounds.compose(frame, background), np.full(frame.shape[:2], 255, np.uint8)]) for frame in frames]
         name = f"{number + 1:02d}-{clip.name}" + (f"-v{variant}" if variant else "") + ("-seq" if fmt == "seq" else "")
         written.append(_write(folder / name, fmt, frames, background))
