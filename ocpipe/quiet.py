@@ -2,13 +2,15 @@
 
 TensorFlow prints several lines on import (CPU features, oneDNN, "could not find
 CUDA drivers") straight to file descriptor 2, before its own log level applies,
-and FFmpeg warns there about container tags. None of it is actionable for a
+and FFmpeg warns there about container tags; later TensorFlow logs warnings
+about its own internals (tf.function retracing). None of it is actionable for a
 user, so commands import TensorFlow through `quiet_tensorflow()` below; `--verbose`
 keeps everything.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from contextlib import contextmanager
@@ -35,4 +37,7 @@ def quiet_tensorflow(verbose: bool = False) -> None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with native_stderr_silenced():
-        import tensorflow  # noqa: F401
+        import tensorflow
+    # Its Python-side warnings too, e.g. "5 out of the last 5 calls ... triggered
+    # tf.function retracing" once several phases' models have predicted in one run.
+    tensorflow.get_logger().setLevel(logging.ERROR)

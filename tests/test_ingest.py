@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import sys
@@ -185,6 +186,17 @@ def test_commands_that_load_tensorflow_print_one_clean_error_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"error: no trained model for phase fullbody in {tmp_path / 'models' / 'fullbody'}; run `ocpipe train --phase fullbody` first"]
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_tensorflow_python_warnings_are_quiet_unless_verbose(verbose):
+    """E.g. 'tf.function retracing' once several phases' models have predicted in one `ocpipe train`."""
+    code = ("import logging; from ocpipe.quiet import quiet_tensorflow; "
+            f"quiet_tensorflow({verbose}); import tensorflow as tf; tf.get_logger().warning('retracing'); "
+            "print(tf.get_logger().getEffectiveLevel())")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert int(result.stdout.strip()) == (logging.WARNING if verbose else logging.ERROR)
+    assert ("retracing" in result.stderr) == verbose
 
 
 def test_samples_cover_every_phase_and_format(tmp_path):
