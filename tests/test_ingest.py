@@ -191,7 +191,7 @@ def test_commands_that_load_tensorflow_print_one_clean_error_line(tmp_path):
 @pytest.mark.parametrize("verbose", [False, True])
 def test_tensorflow_python_warnings_are_quiet_unless_verbose(verbose):
     """E.g. 'tf.function retracing' once several phases' models have predicted in one `ocpipe train`."""
-    code = ("import logging; from ocpipe.quiet import quiet_tensorflow; "
+    code = ("from ocpipe.quiet import quiet_tensorflow; "
             f"quiet_tensorflow({verbose}); import tensorflow as tf; tf.get_logger().warning('retracing'); "
             "print(tf.get_logger().getEffectiveLevel())")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
