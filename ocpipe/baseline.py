@@ -47,3 +47,17 @@ def colour_baseline(letterboxed: dict, items: dict, num_classes: int, multi_labe
         predicted = nearest_centroid(train, items["train"].targets, num_classes, _histograms(letterboxed[split]))
         result[f"{split}_accuracy"] = float(np.mean(predicted == items[split].targets))
     return result
+
+
+def colour_baseline_folds(letterboxed, targets: np.ndarray, fold_of_frame: np.ndarray, num_classes: int) -> dict:
+    """The same baseline under cross-validation: each fold's frames (fold >= 0)
+    are classified by centroids of the other folds' frames."""
+    histograms = _histograms(letterboxed)
+    correct, total = 0, 0
+    for fold in sorted(set(fold_of_frame[fold_of_frame >= 0].tolist())):
+        held = fold_of_frame == fold
+        predicted = nearest_centroid(histograms[~held], targets[~held], num_classes, histograms[held])
+        correct += int(np.sum(predicted == targets[held]))
+        total += int(held.sum())
+    accuracy = correct / total if total else None
+    return {"method": "colour-histogram nearest centroid", "applicable": True, "test_accuracy": accuracy, "val_accuracy": None}

@@ -165,10 +165,13 @@ def samples(directory: Annotated[Path, typer.Argument(help="Folder to write the 
 @app.command()
 def train(
     phase: PhaseOption = None,
-    epochs: Annotated[int, typer.Option(help="Most epochs per phase (early stopping may end sooner).")] = config.DEFAULT_EPOCHS,
+    epochs: Annotated[int, typer.Option(help="Most epochs per phase, for backbones trained by back-propagation ('simple', keras.applications).")] = config.DEFAULT_EPOCHS,
     seed: SeedOption = config.DEFAULT_SEED,
     workspace: WorkspaceOption = Path("."),
-    backbone: Annotated[str, typer.Option(help="'simple' (compact CNN from scratch) or a Keras application, e.g. MobileNetV3Small, EfficientNetB0.")] = "simple",
+    backbone: Annotated[str, typer.Option(help="'mobilenet' (default: frozen pretrained MobileNet, shipped with ocpipe, plus a linear head), "
+                                          "'simple' (compact CNN from scratch) or a Keras application, e.g. MobileNetV3Small.")] = config.DEFAULT_BACKBONE,
+    regime: Annotated[str, typer.Option(help="How to measure: 'auto' (cross-validation by source when a character has fewer than "
+                                        f"{config.CROSS_VALIDATE_BELOW} animations, else the fixed split), 'split' or 'cross-validation'.")] = "auto",
     weights: Annotated[Optional[str], typer.Option(help="Backbone weights: 'imagenet' (needs internet) or a local .h5/.weights.h5 file.")] = None,
     flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Random horizontal flips (off: characters are often asymmetric).")] = False,
     batch_size: Annotated[int, typer.Option(help="Images per training step.")] = config.DEFAULT_BATCH_SIZE,
@@ -178,7 +181,7 @@ def train(
     from .workspace import Workspace
 
     _quiet_tensorflow()
-    options = TrainOptions(epochs=epochs, seed=seed, backbone=backbone, weights=weights, flip=flip, batch_size=batch_size)
+    options = TrainOptions(epochs=epochs, seed=seed, backbone=backbone, weights=weights, flip=flip, batch_size=batch_size, regime=regime)
     try:
         results = train_phases(Workspace.at(workspace), phase, options, log=typer.echo)
     except OcpipeError as exc:
@@ -216,9 +219,9 @@ def predict(
         if as_json:
             typer.echo(json.dumps({"path": str(image), **result}))
         else:
-            ranked = sorted(result["scores"].items(), key=lambda item: -item[1])[:top]
-            extra = f"  labels: {', '.join(result['labels']) or '(none)'}" if "labels" in result else ""
-            typer.echo(f"{image}: " + ", ".join(f"{name} {score:.1%}" for name, score in ranked) + extra)
+            from .predict import summary
+
+            typer.echo(f"{image}: {summary(result, top)}")
     if failed:
         raise typer.Exit(1)
 

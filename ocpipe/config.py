@@ -37,6 +37,18 @@ IMAGE_SIZES: dict[str, tuple[int, int]] = {
     "fullbody": (224, 112),
     "multi": (216, 384),
 }
+# Default model: a frozen pretrained backbone (backbone.py) with a linear head.
+# 'simple' is the compact CNN trained from scratch; other names are keras.applications models.
+DEFAULT_BACKBONE = "mobilenet"
+# Augmented views per training frame whose backbone features the head learns from:
+# about VIEW_BUDGET views in all, between MIN_VIEWS and MAX_VIEWS per frame.
+VIEW_BUDGET = 3000
+MIN_VIEWS, MAX_VIEWS = 4, 32
+# Cross-validation by source replaces the fixed split for a single-label phase when
+# its least-drawn character has fewer sources than this (README, "Two regimes").
+CROSS_VALIDATE_BELOW = 8
+CROSS_VALIDATION_FOLDS = 5
+REGIMES: tuple[str, ...] = ("auto", "split", "cross-validation")
 DEFAULT_EPOCHS = 30
 DEFAULT_BATCH_SIZE = 32
 EARLY_STOPPING_PATIENCE = 12

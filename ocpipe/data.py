@@ -98,30 +98,47 @@ def matte(rgba: np.ndarray) -> np.ndarray:
     return out
 
 
-def find_box(rgba: np.ndarray, whole_frame: bool = False) -> tuple[int, int, int, int]:
-    """The drawn content's box in an RGBA image (the same detector ingest uses)."""
-    height, width = rgba.shape[:2]
-    if whole_frame:
-        return 0, 0, width, height
+def find_content(rgba: np.ndarray, whole_frame: bool = False) -> tuple[tuple[int, int, int, int], bool]:
+    """The drawn content's box in an RGBA image (the same detector ingest uses,
+    plus CONTENT_MARGIN) and whether nothing is drawn at all (a blank or flat
+    canvas: then the box is the whole image). `whole_frame` keeps the whole image."""
     from .hashing import hash_frame
 
+    height, width = rgba.shape[:2]
     digest = hash_frame(np.ascontiguousarray(rgba[:, :, [2, 1, 0, 3]]), with_look=False)
-    return (0, 0, width, height) if digest.blank else crop_box(digest.box, width, height)
+    if whole_frame or digest.blank:
+        return (0, 0, width, height), digest.blank
+    return crop_box(digest.box, width, height), False
+
+
+def find_box(rgba: np.ndarray, whole_frame: bool = False) -> tuple[int, int, int, int]:
+    """The drawn content's box in an RGBA image (see find_content)."""
+    return find_content(rgba, whole_frame)[0]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One image made ready for a model: `inputs` (height, width, 3) float32 in
+    0..255 (what the model sees), the crop `box` it was cut from, and whether the
+    image is `blank` (nothing drawn)."""
+
+    inputs: np.ndarray
+    box: tuple[int, int, int, int]
+    blank: bool
 
 
 def letterboxed_for_prediction(rgba: np.ndarray, size: tuple[int, int], whole_frame: bool = False):
     """One RGBA image matted, cropped to its drawn content and letterboxed (RGBA
-    float tensor, 0..255), and the crop box it was cut from."""
+    float tensor, 0..255), the crop box it was cut from, and whether it is blank."""
     rgba = matte(rgba)
-    box = find_box(rgba, whole_frame)
-    return letterbox(rgba, box, size), box
+    box, blank = find_content(rgba, whole_frame)
+    return letterbox(rgba, box, size), box, blank
 
 
-def prepare(rgba: np.ndarray, size: tuple[int, int], whole_frame: bool = False) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """Prediction input for one RGBA image, (height, width, 3) float32 in 0..255,
-    and the crop box it was cut from."""
-    letterboxed, box = letterboxed_for_prediction(rgba, size, whole_frame)
-    return compose(letterboxed, PREDICT_BACKGROUND).numpy(), box
+def prepare(rgba: np.ndarray, size: tuple[int, int], whole_frame: bool = False) -> Prepared:
+    """Prediction input for one RGBA image (see Prepared)."""
+    letterboxed, box, blank = letterboxed_for_prediction(rgba, size, whole_frame)
+    return Prepared(compose(letterboxed, PREDICT_BACKGROUND).numpy(), box, blank)
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ def explain_rgba(predictor: Predictor, rgba: np.ndarray, class_names: list[str] 
     class_names None: the top class, or for multi-label every class over its threshold (at least the top one)."""
     if method not in METHODS:
         raise OcpipeError(f"unknown method '{method}' (choose one of {', '.join(METHODS)})")
-    inputs, box = predictor.prepare(rgba)
-    probabilities = predictor.scores(inputs[None])[0]
-    described = predictor.describe(probabilities)
+    prepared = predictor.prepare(rgba)
+    inputs, box = prepared.inputs, prepared.box
+    described = predictor.predict_prepared(prepared)
     if class_names is None:
         class_names = described.get("labels") or [described["top"]]
     unknown = [name for name in class_names if name not in predictor.classes]

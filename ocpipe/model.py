@@ -11,6 +11,7 @@ from .errors import TrainingError
 log = logging.getLogger(__name__)
 
 LAST_CONV = "last_conv_act"
+PRETRAINED = "mobilenet"
 # Learned colours in the simple model's colour-histogram branch.
 COLOUR_BINS = 24
 
@@ -19,6 +20,10 @@ def make_model(input_shape: tuple[int, int, int], num_classes: int, multi_label:
                backbone: str = "simple", weights: str | None = None):
     """A classifier over (height, width, 3) RGB inputs in 0..255.
 
+    backbone='mobilenet' (the default): the frozen pretrained MobileNet of
+    backbone.py; its middle and last feature maps, each globally average-pooled
+    and concatenated ('pool': 512 + 1024 features); one Dense layer (the head,
+    fit by pretrained.py and set with set_head).
     backbone='simple': a compact CNN from scratch (trains on a CPU in minutes).
     Otherwise the name of a keras.applications model (e.g. MobileNetV3Small,
     EfficientNetB0) with `weights` None, 'imagenet' (downloaded: needs internet)
@@ -28,6 +33,14 @@ def make_model(input_shape: tuple[int, int, int], num_classes: int, multi_label:
 
     inputs = keras.Input(shape=input_shape, name="image")
     colour = None
+    if backbone == PRETRAINED:
+        from .backbone import feature_maps
+
+        middle, last = feature_maps(inputs)
+        pooled = layers.Concatenate(name="pool")([layers.GlobalAveragePooling2D(name="pool_middle")(middle),
+                                                  layers.GlobalAveragePooling2D(name="pool_last")(last)])
+        outputs = layers.Dense(num_classes, activation="sigmoid" if multi_label else "softmax", name="scores")(pooled)
+        return keras.Model(inputs, outputs, name=f"ocpipe_{backbone}")
     if backbone == "simple":
         x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
         colour = _colour_histogram(x)
@@ -54,6 +67,11 @@ def make_model(input_shape: tuple[int, int, int], num_classes: int, multi_label:
     x = layers.Dropout(0.3, name="dropout")(x)
     outputs = layers.Dense(num_classes, activation="sigmoid" if multi_label else "softmax", name="scores")(x)
     return keras.Model(inputs, outputs, name=f"ocpipe_{backbone}")
+
+
+def set_head(model, head) -> None:
+    """Put a fitted head.LinearHead into a pretrained model's Dense layer."""
+    model.get_layer("scores").set_weights([head.kernel, head.bias])
 
 
 def _colour_histogram(pixels):

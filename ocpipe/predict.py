@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from .config import PHASES
-from .data import prepare, read_rgba
+from .data import Prepared, prepare, read_rgba
 from .errors import ModelError
 from .workspace import Workspace
 
 
 @dataclass
 class Predictor:
-    """A loaded model plus its labels.json."""
+    """A loaded model plus its labels.json (and its open-set rule, when it has one)."""
 
     phase: str
     model: object
@@ -25,6 +25,8 @@ class Predictor:
     multi_label: bool
     thresholds: dict[str, float]
     whole_frame: bool
+    # The learned 'none of them' column and its threshold (openset.py); None for models without one.
+    open_set: dict | None = None
 
     @classmethod
     def load(cls, workspace: Workspace, phase: str) -> "Predictor":
@@ -36,8 +38,9 @@ class Predictor:
             raise ModelError(f"no trained model for phase {phase} in {folder}; run `ocpipe train --phase {phase}` first")
         try:
             labels = json.loads(labels_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"{labels_path} is unreadable ({exc}); retrain with `ocpipe train --phase {phase}`") from exc
+            open_set = json.loads((folder / labels["open_set"]["file"]).read_text()) if labels.get("open_set") else None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{folder} holds unreadable labels or open-set files ({exc}); retrain with `ocpipe train --phase {phase}`") from exc
         if labels.get("phase") != phase:
             raise ModelError(f"{folder} holds a model trained for phase '{labels.get('phase')}', not '{phase}'; "
                              f"retrain with `ocpipe train --phase {phase}`")
@@ -50,28 +53,79 @@ class Predictor:
         classes = list(labels["classes"])
         if model.output_shape[-1] != len(classes):
             raise ModelError(f"{model_path} has {model.output_shape[-1]} outputs but labels.json lists {len(classes)} classes")
+        if open_set is not None:
+            open_set = {"none_kernel": np.asarray(open_set["none_kernel"], np.float32), "none_bias": float(open_set["none_bias"]),
+                        "threshold": float(labels["open_set"]["threshold"]), "feature_layer": open_set.get("feature_layer", "pool")}
         return cls(phase, model, classes, tuple(labels["image_size"]), bool(labels["multi_label"]),
-                   {k: float(v) for k, v in labels.get("thresholds", {}).items()}, bool(labels.get("whole_frame", labels["multi_label"])))
+                   {k: float(v) for k, v in labels.get("thresholds", {}).items()},
+                   bool(labels.get("whole_frame", labels["multi_label"])), open_set)
 
-    def prepare(self, rgba: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-        """Model input (H, W, 3 float) for an RGBA image, and the crop box used."""
+    def prepare(self, rgba: np.ndarray) -> Prepared:
+        """Model input for an RGBA image, the crop box used, and whether it is blank."""
         return prepare(rgba, self.image_size, self.whole_frame)
+
+    def _with_features(self):
+        """The model with its pooled features as a second output (built once)."""
+        if getattr(self, "_two_outputs", None) is None:
+            import keras
+
+            layer = self.model.get_layer(self.open_set["feature_layer"])
+            self._two_outputs = keras.Model(self.model.inputs, [self.model.output, layer.output])
+        return self._two_outputs
 
     def scores(self, inputs: np.ndarray) -> np.ndarray:
         """Probabilities for a batch of prepared inputs: (N, classes)."""
-        return np.asarray(self.model(inputs, training=False))
+        return self.run(inputs)[0]
 
-    def describe(self, probabilities: np.ndarray) -> dict:
-        """The JSON shape of CONTRACT.md for one image's probabilities."""
+    def run(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(probabilities (N, classes), open-set scores (N,) or None) for prepared inputs."""
+        if self.open_set is None:
+            return np.asarray(self.model(inputs, training=False)), None
+        from .openset import score
+
+        probabilities, features = (np.asarray(t) for t in self._with_features()(inputs, training=False))
+        kernel, bias = self.model.get_layer("scores").get_weights()
+        none = features @ self.open_set["none_kernel"] + self.open_set["none_bias"]
+        return probabilities, score(features @ kernel + bias, none)
+
+    def describe(self, probabilities: np.ndarray, open_score: float | None = None, blank: bool = False) -> dict:
+        """The JSON shape of CONTRACT.md for one image's probabilities: top, scores,
+        `labels` (multi-label), and `recognised`: False for a blank image, or when the
+        open-set score is under its calibrated threshold (openset.py)."""
         scores = {name: float(p) for name, p in zip(self.classes, probabilities)}
         result = {"top": self.classes[int(np.argmax(probabilities))], "scores": scores}
         if self.multi_label:
-            result["labels"] = [name for name in self.classes if scores[name] >= self.thresholds.get(name, 0.5)]
+            result["labels"] = [] if blank else [name for name in self.classes if scores[name] >= self.thresholds.get(name, 0.5)]
+            result["recognised"] = bool(result["labels"])
+        else:
+            recognised = not blank and (open_score is None or self.open_set is None or open_score >= self.open_set["threshold"])
+            result["recognised"] = bool(recognised)
+            if open_score is not None:
+                result["open_set_score"] = float(open_score)
+        if blank:
+            result["blank"] = True
         return result
 
+    def predict_prepared(self, prepared: Prepared) -> dict:
+        probabilities, open_scores = self.run(prepared.inputs[None])
+        return self.describe(probabilities[0], None if open_scores is None else float(open_scores[0]), prepared.blank)
+
     def predict_rgba(self, rgba: np.ndarray) -> dict:
-        inputs, _ = self.prepare(rgba)
-        return self.describe(self.scores(inputs[None])[0])
+        return self.predict_prepared(self.prepare(rgba))
 
     def predict_path(self, path: Path) -> dict:
         return self.predict_rgba(read_rgba(Path(path)))
+
+
+def summary(result: dict, top: int = 3) -> str:
+    """One line of plain words for a prediction (ocpipe predict, the app)."""
+    ranked = sorted(result["scores"].items(), key=lambda item: -item[1])
+    if "labels" in result:
+        listed = ", ".join(f"{name} {score:.1%}" for name, score in ranked[:top])
+        found = ", ".join(result["labels"]) if result["labels"] else "no character over its threshold"
+        return f"{found}  ({listed})"
+    name, score = ranked[0]
+    if result.get("recognised", True):
+        return ", ".join(f"{n} {s:.1%}" for n, s in ranked[:top])
+    why = "nothing drawn" if result.get("blank") else f"closest: {name} {score:.0%}"
+    return f"none of the trained characters ({why})"

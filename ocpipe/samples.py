@@ -30,6 +30,10 @@ CHARACTERS = {
     "Ranger": ("male_adventurer", "maleAdventurer"),
     "Pilot": ("female_person", "femalePerson"),
 }
+# The sixth bundled character never appears in the samples: the open-set report
+# and tests use it as "somebody else in the same art style".
+HELD_OUT_CHARACTER = "Stranger"
+_ASSETS = {**CHARACTERS, HELD_OUT_CHARACTER: ("male_person", "malePerson")}
 SOURCES_PER_CHARACTER = {"Robot": 6, "Zombie": 5, "Adventurer": 4, "Ranger": 4, "Pilot": 4}
 MULTI_SCENES = {"Robot+Zombie": 3, "Adventurer+Ranger": 3, "Pilot+Robot": 3}
 
@@ -41,7 +45,7 @@ _VIDEO_CODECS = {".mp4": "mp4v", ".mov": "mp4v", ".webm": "VP80", ".avi": "MJPG"
 _EYES = (16, 40, 80, 72)
 _HEAD = (12, 8, 84, 80)
 # Canvas (width, height) per phase.
-_CANVAS = {"eyes": (192, 96), "headshot": (144, 144), "fullbody": (128, 224), "multi": (480, 270)}
+CANVAS = {"eyes": (192, 96), "headshot": (144, 144), "fullbody": (128, 224), "multi": (480, 270)}
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ def _clips() -> list[Clip]:
 def _sprite(character: str, pose: str) -> np.ndarray:
     from PIL import Image
 
-    folder, prefix = CHARACTERS[character]
+    folder, prefix = _ASSETS[character]
     entry = resources.files("ocpipe") / "assets" / "kenney" / folder / f"{prefix}_{pose}.png"
     with resources.as_file(entry) as path, Image.open(path) as image:
         return np.asarray(image.convert("RGBA"))
@@ -98,7 +102,7 @@ def _frames(phase: str, characters: list[str], clip: Clip, rng: np.random.Genera
     character by that many degrees, so each source is drawn a little differently."""
     import cv2
 
-    width, height = _CANVAS[phase]
+    width, height = CANVAS[phase]
     crop = {"eyes": _EYES, "headshot": _HEAD}.get(phase)
     frames = []
     layout = []
@@ -125,6 +129,14 @@ def _frames(phase: str, characters: list[str], clip: Clip, rng: np.random.Genera
             backgrounds.paste(canvas, sprite, x, y)
         frames.append(canvas)
     return frames
+
+
+def held_out_character_frames(phase: str) -> list[np.ndarray]:
+    """RGBA frames (transparent) of HELD_OUT_CHARACTER cropped and placed like the
+    phase's samples: eight poses in two placements. The same frames every run."""
+    poses = ("idle", "walk1", "walk3", "walk5", "jump", "fall", "climb0", "climb1")
+    return [frame for half in (poses[:4], poses[4:])
+            for frame in _frames(phase, [HELD_OUT_CHARACTER], Clip("held-out", half), _rng("held-out", phase, half[0]))]
 
 
 # Matroska (.mkv, .webm) elements FFmpeg fills with random bytes on every write,

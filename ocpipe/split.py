@@ -43,3 +43,21 @@ def assign_splits(
         assigned[source_id] = split
         counts[split] += 1
     return assigned
+
+
+def source_folds(sources_by_class: Mapping[str, Iterable[str]], folds: int, seed: int) -> dict[str, int]:
+    """Cross-validation folds for whole sources: {source_id: fold in 0..folds-1}.
+
+    Every source is in exactly one fold, so its frames are never on both sides
+    of a fold. Each class's sources are dealt round-robin in seeded order, and
+    each class starts where the previous one stopped, so folds get a share of
+    every character and similar sizes. Pure and deterministic."""
+    if folds < 1:
+        raise ValueError("folds must be at least 1")
+    assigned: dict[str, int] = {}
+    start = 0
+    for name in sorted(sources_by_class):
+        for position, source_id in enumerate(seeded_order(set(sources_by_class[name]) - set(assigned), seed)):
+            assigned[source_id] = (start + position) % folds
+        start = len(assigned) % folds
+    return assigned

@@ -44,13 +44,16 @@ MAX_SYNTHETIC = 600
 # seeds without it, 91-98% with it; benchmarks/bench_quality.py).
 EMA_MOMENTUM = 0.99
 LEARNING_RATE = 2e-3
+# The learned 'none of them' column beside model.keras (see openset.py).
+OPEN_SET_FILE = "openset.json"
 
 
 @dataclass
 class TrainOptions:
     epochs: int = config.DEFAULT_EPOCHS
     seed: int = config.DEFAULT_SEED
-    backbone: str = "simple"
+    backbone: str = config.DEFAULT_BACKBONE
+    regime: str = "auto"
     weights: str | None = None
     flip: bool = False
     batch_size: int = config.DEFAULT_BATCH_SIZE
@@ -137,6 +140,34 @@ def train_phases(workspace: Workspace, phase: str | None, options: TrainOptions,
     return results
 
 
+def choose_regime(rows: list[Row], multi_label: bool, backbone: str, requested: str = "auto") -> tuple[str, str]:
+    """'split' or 'cross-validation', and why (a sentence for the report).
+
+    Cross-validation by source when the least-drawn character has fewer than
+    config.CROSS_VALIDATE_BELOW sources: there the fixed split leaves a character
+    two or three drawings to learn from and one animation to be judged on. Multi-label
+    phases and backbones trained by back-propagation always use the split."""
+    if requested not in config.REGIMES:
+        raise TrainingError(f"unknown regime '{requested}' (choose one of {', '.join(config.REGIMES)})")
+    sources: dict[str, set[str]] = {}
+    for row in rows:
+        sources.setdefault(row["labels"], set()).add(row["source_id"])
+    fewest = min(len(ids) for ids in sources.values())
+    if multi_label or backbone != config.DEFAULT_BACKBONE:
+        if requested == "cross-validation":
+            raise TrainingError("cross-validation needs the default pretrained backbone and a single-label phase")
+        why = "multi-label scenes" if multi_label else f"the {backbone} backbone trains by back-propagation"
+        return "split", f"fixed train/val/test split by source ({why})"
+    if requested == "split" or (requested == "auto" and fewest >= config.CROSS_VALIDATE_BELOW):
+        reason = "asked for" if requested == "split" else (
+            f"every character has at least {config.CROSS_VALIDATE_BELOW} animations")
+        return "split", f"fixed train/val/test split by source ({reason})"
+    reason = "asked for" if requested == "cross-validation" else (
+        f"the least-drawn character has {fewest} animation(s), fewer than {config.CROSS_VALIDATE_BELOW}")
+    return "cross-validation", (f"cross-validation by source ({reason}): every animation is tested by a model that never "
+                                "saw it, and the saved model learns from all of them")
+
+
 def train_phase(workspace: Workspace, phase: str, options: TrainOptions, log: Callable[[str], None] = print) -> PhaseResult:
     """Train, evaluate and save one phase's model (see module docstring)."""
     manifest = _load_manifest(workspace)
@@ -154,31 +185,49 @@ def train_phase(workspace: Workspace, phase: str, options: TrainOptions, log: Ca
         classes = sorted({row["labels"] for row in rows}, key=str.lower)
     if len(classes) < 2:
         raise TrainingError(f"phase {phase} has only one character ({classes[0]}); a classifier needs at least two")
-    train_counts = Counter(name for row in splits["train"] for name in split_labels(row["labels"]))
-    missing = [name for name in classes if train_counts[name] == 0 and not multi_label]
-    if missing:
-        raise TrainingError(f"no training frames for {', '.join(missing)} in phase {phase}; ingest more animations of them")
-    for split in ("val", "test"):
-        present = Counter(name for row in splits[split] for name in split_labels(row["labels"]))
-        lacking = [name for name in classes if present[name] == 0 and (not multi_label or train_counts[name])]
-        if lacking:
-            notes.append(f"no {split} frames for {', '.join(lacking)}: "
-                         f"{'early stopping uses what val has' if split == 'val' else 'their test scores are missing'}; "
-                         "ingest another animation of them")
+    regime, regime_reason = choose_regime(rows, multi_label, options.backbone, options.regime)
+    log(f"{phase}: {regime_reason}")
+    if regime == "split":
+        train_counts = Counter(name for row in splits["train"] for name in split_labels(row["labels"]))
+        missing = [name for name in classes if train_counts[name] == 0 and not multi_label]
+        if missing:
+            raise TrainingError(f"no training frames for {', '.join(missing)} in phase {phase}; ingest more animations of them")
+        for split in ("val", "test"):
+            present = Counter(name for row in splits[split] for name in split_labels(row["labels"]))
+            lacking = [name for name in classes if present[name] == 0 and (not multi_label or train_counts[name])]
+            if lacking:
+                use = "the open-set rule is calibrated on what val has" if split == "val" else "their test scores are missing"
+                notes.append(f"no {split} frames for {', '.join(lacking)}: {use}; ingest another animation of them")
+    else:
+        sources = Counter()
+        for name, source in {(row["labels"], row["source_id"]) for row in rows}:
+            sources[name] += 1
+        once = sorted(name for name in classes if sources[name] < 2)
+        if once:
+            notes.append(f"{', '.join(once)} {'has' if len(once) == 1 else 'have'} a single animation, so cross-validation "
+                         "can't test {} on another drawing (the saved model still learns it); ingest another animation"
+                         .format("it" if len(once) == 1 else "them"))
     for note in notes:
         log(f"{phase}: note: {note}")
 
     size = config.IMAGE_SIZES[phase]
     started = time.time()
-    outcome = _fit_and_evaluate(workspace, phase, classes, splits, synthetic_sources, size, multi_label, options, log)
+    if options.backbone == config.DEFAULT_BACKBONE:
+        from .pretrained import fit
+
+        outcome = fit(workspace, phase, classes, splits, rows, synthetic_sources, size, multi_label, options, regime, log)
+    else:
+        outcome = _fit_cnn(workspace, phase, classes, splits, synthetic_sources, size, multi_label, options, log)
     outcome["metrics"]["train_seconds"] = round(time.time() - started, 1)
     outcome["metrics"]["notes"] = notes
+    outcome["metrics"]["regime"] = regime
+    outcome["metrics"]["regime_reason"] = regime_reason
     model_dir = workspace.model_dir(phase)
     report = _save(workspace, phase, classes, size, multi_label, outcome, notes)
     return PhaseResult(phase, model_dir, outcome["metrics"], report, notes)
 
 
-def _fit_and_evaluate(workspace, phase, classes, splits, synthetic_sources, size, multi_label, options, log):
+def _fit_cnn(workspace, phase, classes, splits, synthetic_sources, size, multi_label, options, log):
     import keras
     import tensorflow as tf
 
@@ -295,6 +344,13 @@ def _save(workspace: Workspace, phase: str, classes, size, multi_label, outcome,
         outcome["model"].save(staging / "model.keras")
         labels = {"phase": phase, "classes": classes, "image_size": list(size), "multi_label": multi_label,
                   "thresholds": outcome["thresholds"], "whole_frame": multi_label}
+        head = outcome.get("head")
+        open_set = outcome["metrics"].get("open_set")
+        if head is not None and head.none_kernel is not None and open_set:
+            labels["open_set"] = {"threshold": open_set["threshold"], "file": OPEN_SET_FILE, "rule": open_set["rule"]}
+            (staging / OPEN_SET_FILE).write_text(json.dumps({
+                "feature_layer": "pool", "none_kernel": [round(float(v), 7) for v in head.none_kernel],
+                "none_bias": head.none_bias, "threshold": open_set["threshold"]}))
         (staging / "labels.json").write_text(json.dumps(labels, indent=2))
         (staging / "metrics.json").write_text(json.dumps(outcome["metrics"], indent=2))
         (staging / "history.json").write_text(json.dumps({k: [float(v) for v in values] for k, values in outcome["history"].items()}, indent=2))

@@ -36,6 +36,34 @@ def plot_curves(history: dict, path: Path) -> None:
     plt.close(figure)
 
 
+def plot_learning_curve(metrics: dict, path: Path) -> None:
+    """Accuracy on held-out drawings against the number of animations per
+    character learned from (the last point: all of them), beside the colour baseline."""
+    plt = _pyplot()
+    curve = list(metrics.get("learning_curve") or [])
+    figure, axis = plt.subplots(figsize=(5.5, 3.5))
+    if metrics.get("test_accuracy") is not None:
+        most = max([point["animations"] for point in curve] + [0]) + 1
+        curve.append({"animations": most, "accuracy": metrics["test_accuracy"], "all": True})
+    if curve:
+        axis.plot([p["animations"] for p in curve], [p["accuracy"] for p in curve], "o-", label="ocpipe")
+        if curve[-1].get("all"):
+            axis.annotate("all of them", (curve[-1]["animations"], curve[-1]["accuracy"]), textcoords="offset points", xytext=(-30, -14))
+    baseline = metrics.get("baseline", {}).get("test_accuracy")
+    if baseline is not None:
+        axis.axhline(baseline, color="grey", linestyle="--", label="colour baseline (all)")
+    if not curve:
+        axis.text(0.5, 0.5, "no held-out frames to draw a curve from", ha="center", va="center", transform=axis.transAxes)
+    axis.set_xlabel("animations per character learned from")
+    axis.set_ylabel("held-out accuracy")
+    axis.set_ylim(0, 1.05)
+    axis.set_title("Learning curve: does drawing more help?")
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
 def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path) -> None:
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(1.2 * len(classes) + 2, 1.2 * len(classes) + 1.5))
@@ -114,20 +142,61 @@ def _misclassified(outcome: dict, classes: list[str], multi_label: bool, limit: 
     return images, captions
 
 
-def advice(metrics: dict, classes: list[str], multi_label: bool, train_counts: dict[str, int]) -> list[str]:
+def drawing_context(workspace, items, probabilities: np.ndarray, classes: list[str], multi_label: bool) -> dict:
+    """What the advice needs to know about her drawings: animations per character,
+    background kinds per character, and the background of each missed held-out frame."""
+    from collections import Counter
+
+    from .manifest import read_table
+
+    rows = {row["path"]: row for row in read_table(workspace.manifest)} if workspace.manifest.exists() else {}
+    phase_rows = [rows[path] for path in items["train"].paths if path in rows] + [rows[path] for path in items["test"].paths if path in rows]
+    sources: dict[str, set] = {}
+    kinds: dict[str, Counter] = {}
+    for row in phase_rows:
+        sources.setdefault(row["labels"], set()).add(row["source_id"])
+        kinds.setdefault(row["labels"], Counter())[row.get("background", "")] += 1
+    missed = []
+    if not multi_label and len(probabilities):
+        for path, target, said in zip(items["test"].paths, items["test"].targets, probabilities.argmax(axis=1)):
+            if said != target:
+                missed.append((classes[target], classes[said], rows.get(path, {}).get("background", "")))
+    return {"sources": {name: len(ids) for name, ids in sources.items()}, "backgrounds": kinds, "missed": missed}
+
+
+def advice(metrics: dict, classes: list[str], multi_label: bool, train_counts: dict[str, int], context: dict | None = None) -> list[str]:
     """Plain sentences drawn from the numbers: what to draw next."""
+    from collections import Counter
+
     lines: list[str] = []
+    context = context or {}
+    held_out = "held-out" if metrics.get("regime") == "cross-validation" else "test"
     if not multi_label and metrics.get("confusion"):
         matrix = np.array(metrics["confusion"])
+        missed = context.get("missed", [])
         for i, name in enumerate(classes):
             total = int(matrix[i].sum())
             for j, other in enumerate(classes):
                 if i != j and matrix[i, j] and matrix[i, j] / max(total, 1) >= 0.1:
-                    lines.append(f"{name} is confused with {other} in {matrix[i, j]} of {total} test frames; "
-                                 f"add {name} drawings in other poses, angles and backgrounds.")
+                    kinds = Counter(kind for true, said, kind in missed if true == name and said == other)
+                    where = f" (backgrounds of those frames: {', '.join(f'{k} {n}' for k, n in kinds.most_common())})" if kinds else ""
+                    lines.append(f"{name} is taken for {other} in {matrix[i, j]} of {total} {held_out} frames{where}: "
+                                 f"draw {name} with what sets {name} apart from {other} (face, hair, eyes, silhouette) clearly "
+                                 f"visible, in new poses, angles and outfits.")
+    for name, count in sorted(context.get("sources", {}).items()):
+        if not multi_label and count < 4:
+            lines.append(f"{name} has only {count} animation(s): each new drawing of {name} (another pose, angle or outfit) "
+                         "teaches the model more than longer animations of the same drawing.")
+    for name, kinds in sorted(context.get("backgrounds", {}).items()):
+        if len(kinds) == 1 and sum(kinds.values()) >= 4 and next(iter(kinds)) != "transparent":
+            lines.append(f"Every {name} frame has a {next(iter(kinds))} background; export {name} with transparency or "
+                         "over other backgrounds, so the background can't stand in for the character.")
+    curve = metrics.get("learning_curve") or []
+    if len(curve) >= 2 and metrics.get("test_accuracy") is not None and metrics["test_accuracy"] - curve[-2]["accuracy"] >= 0.03:
+        lines.append("The learning curve is still rising (see curves.png): more animations of every character will help.")
     for name, scores in metrics.get("per_class", {}).items():
         if scores["support"] and scores["recall"] < 0.7:
-            lines.append(f"{name} is recognised in only {scores['recall']:.0%} of its test frames; it needs more varied training animations.")
+            lines.append(f"{name} is recognised in only {scores['recall']:.0%} of its {held_out} frames; it needs more varied drawings (poses, angles, outfits).")
     if train_counts:
         largest = max(train_counts.values())
         for name, count in sorted(train_counts.items()):
@@ -148,7 +217,31 @@ def advice(metrics: dict, classes: list[str], multi_label: bool, train_counts: d
     for note in metrics.get("notes", []):
         lines.append(f"Note: {note}.")
     if not lines:
-        lines.append("No weak spots stand out on the test split. New animations of every character keep it that way.")
+        lines.append(f"No weak spots stand out on the {held_out} frames. New animations of every character keep it that way.")
+    return lines
+
+
+def _open_set_lines(report: dict | None) -> list[str]:
+    """The report's 'None of my characters' section."""
+    if not report:
+        return []
+    negatives = report["negatives"]
+    lines = ["", "## None of my characters", "",
+             f"Rule: an image counts as one of the characters when {report['rule'].split('when ', 1)[-1]} "
+             f"**{report['threshold']:.2f}**. The threshold was calibrated on {report['calibration_frames']} "
+             f"{report['calibrated_on']} to keep {report['target_keep']:.0%} of them "
+             f"(it keeps {_fmt(report.get('calibration_kept'))}). Anything else is answered \"none of the trained characters\".", ""]
+    test = report.get("test")
+    if test:
+        lines.append(f"- Held-out frames of the characters: {_fmt(test['recognised'])} recognised, "
+                     f"{_fmt(test['recognised_and_right'])} recognised and named right.")
+    lines.append(f"- Non-character images ({negatives['count']}: " + ", ".join(
+        f"{kind} {_fmt(share)}" for kind, share in negatives["rejected_by_kind"].items())
+        + f" rejected): {_fmt(negatives['rejected'])} rejected.")
+    plain = report.get("top_score_rule")
+    if plain:
+        lines.append(f"- For comparison, thresholding the top score alone (at {plain['threshold']:.2f}, keeping as many "
+                     f"held-out frames) would reject {_fmt(plain['negatives_rejected'])} of the non-character images.")
     return lines
 
 
@@ -159,7 +252,10 @@ def _fmt(value) -> str:
 def write_report(workspace, folder: Path, phase: str, classes: list[str], multi_label: bool, outcome: dict, notes: list[str]) -> Path:
     """Write the plots and report.md into `folder`; returns the report's path."""
     metrics = outcome["metrics"]
-    plot_curves(outcome["history"], folder / "curves.png")
+    if outcome["history"]:
+        plot_curves(outcome["history"], folder / "curves.png")
+    else:
+        plot_learning_curve(metrics, folder / "curves.png")
     if multi_label:
         plot_per_class(metrics.get("per_class", {}), folder / "per_class.png")
     else:
@@ -168,13 +264,31 @@ def write_report(workspace, folder: Path, phase: str, classes: list[str], multi_
     plot_gallery(images, captions, folder / "misclassified.png", f"{phase}: misclassified test frames")
     train_counts = {name: int(np.sum(outcome["items"]["train"].targets == i)) for i, name in enumerate(classes)} if not multi_label else {}
 
+    folds = metrics.get("regime") == "cross-validation"
+    pretrained = metrics.get("backbone") == "mobilenet"
+    tested = "out-of-fold" if folds else "test"
     lines = [f"# ocpipe training report: {phase}", ""]
-    lines.append(f"Classes: {', '.join(classes)}. Frames: {metrics['train_frames']} train"
-                 + (f" (+{metrics['synthetic_train_frames']} synthetic scenes composed from training frames)" if multi_label else "")
-                 + f", {metrics['val_frames']} val, {metrics['test_frames']} test. "
-                 f"Epochs run: {metrics['epochs_run']}; training took {metrics.get('train_seconds', 0):.0f} s.")
+    how = (f"a linear head on a frozen pretrained MobileNet ({metrics.get('views_per_frame')} augmented views per frame)"
+           if pretrained else f"{metrics['epochs_run']} epochs")
+    if folds:
+        lines.append(f"Classes: {', '.join(classes)}. Frames: {metrics['train_frames']}, all learned from by the saved model. "
+                     f"Model: {how}; training took {metrics.get('train_seconds', 0):.0f} s.")
+    else:
+        lines.append(f"Classes: {', '.join(classes)}. Frames: {metrics['train_frames']} train"
+                     + (f" (+{metrics['synthetic_train_frames']} synthetic scenes composed from training frames)" if multi_label else "")
+                     + f", {metrics['val_frames']} val, {metrics['test_frames']} test. "
+                     f"Model: {how}; training took {metrics.get('train_seconds', 0):.0f} s.")
     lines.append("")
-    lines.append("Test frames come from animations the model never saw in training (splits are by source animation).")
+    if metrics.get("regime_reason"):
+        lines.append(f"**How it was measured:** {metrics['regime_reason']}.")
+        lines.append("")
+    if folds:
+        spread = metrics.get("fold_accuracy") or []
+        lines.append(f"The figures below are out-of-fold: the {len(spread)} folds' animations were each scored by a model "
+                     "that never saw them" + (f" (per-fold accuracy {', '.join(f'{a:.0%}' for a in spread)}; "
+                                              f"spread {np.std(spread):.0%})" if spread else "") + ".")
+    else:
+        lines.append("Test frames come from animations the model never saw in training (splits are by source animation).")
     lines.append("")
     if multi_label:
         lines += ["| score | val | test |", "|---|---|---|"]
@@ -183,12 +297,18 @@ def write_report(workspace, folder: Path, phase: str, classes: list[str], multi_
         lines += ["", "Thresholds (tuned on val): " + ", ".join(f"{k} {v:.2f}" for k, v in outcome["thresholds"].items())]
     else:
         baseline = metrics["baseline"]
-        lines += ["| model | val accuracy | test accuracy |", "|---|---|---|",
-                  f"| CNN | {_fmt(metrics['val_accuracy'])} | {_fmt(metrics['test_accuracy'])} |",
-                  f"| colour-histogram baseline | {_fmt(baseline.get('val_accuracy'))} | {_fmt(baseline.get('test_accuracy'))} |"]
-    lines += ["", "| class | precision | recall | f1 | test frames |", "|---|---|---|---|---|"]
+        if folds:
+            lines += ["| model | out-of-fold accuracy |", "|---|---|",
+                      f"| ocpipe | {_fmt(metrics['test_accuracy'])} |",
+                      f"| colour-histogram baseline | {_fmt(baseline.get('test_accuracy'))} |"]
+        else:
+            lines += ["| model | val accuracy | test accuracy |", "|---|---|---|",
+                      f"| ocpipe | {_fmt(metrics['val_accuracy'])} | {_fmt(metrics['test_accuracy'])} |",
+                      f"| colour-histogram baseline | {_fmt(baseline.get('val_accuracy'))} | {_fmt(baseline.get('test_accuracy'))} |"]
+    lines += ["", f"| class | precision | recall | f1 | {tested} frames |", "|---|---|---|---|---|"]
     for name, scores in metrics.get("per_class", {}).items():
         lines.append(f"| {name} | {_fmt(scores['precision'])} | {_fmt(scores['recall'])} | {_fmt(scores['f1'])} | {scores['support']} |")
+    lines += _open_set_lines(metrics.get("open_set"))
     focus = metrics.get("focus")
     if focus:
         lines += ["", "## Where the model looks", "",
@@ -197,10 +317,12 @@ def write_report(workspace, folder: Path, phase: str, classes: list[str], multi_
                   f"{FOCUS_WARNING:.0%} means the model looks mostly at the background.", "",
                   "| class | mean focus |", "|---|---|"]
         lines += [f"| {name} | {_fmt(value)} |" for name, value in focus.items()]
-    lines += ["", "## Plots", "", "![learning curves](curves.png)", "",
+    curve_title = "learning curves" if outcome["history"] else "learning curve: accuracy against animations per character"
+    lines += ["", "## Plots", "", f"![{curve_title}](curves.png)", "",
               "![per-class scores](per_class.png)" if multi_label else "![confusion matrix](confusion.png)", "",
               "![misclassified test frames](misclassified.png)", "", "## What to do next", ""]
-    lines += [f"- {line}" for line in advice(metrics, classes, multi_label, train_counts)]
+    context = drawing_context(workspace, outcome["items"], outcome["evaluation"]["test"], classes, multi_label)
+    lines += [f"- {line}" for line in advice(metrics, classes, multi_label, train_counts, context)]
     path = folder / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
