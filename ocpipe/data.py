@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-
 # Margin added around the drawn content's box, as a share of its size.
 CONTENT_MARGIN = 0.08
 # Transparent pixels are shown to the model over this grey at prediction time.
@@ -69,19 +67,13 @@ def compose(rgba, background):
     return rgba[..., :3] * alpha + background * (1.0 - alpha)
 
 
-def read_rgba(path: Path) -> np.ndarray:
-    """Any image ocpipe reads (first frame of an animation) as RGBA uint8 (H, W, 4)."""
-    from PIL import Image, UnidentifiedImageError
+def read_rgba(path: Path, max_side: int | None = None) -> np.ndarray:
+    """Any image ocpipe reads (first frame of an animation) as upright RGBA uint8
+    (H, W, 4), within the pixel budget, its longest side shrunk to max_side (None:
+    full size). Raises InputError; see readers.py."""
+    from .readers import read_rgba as read
 
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGBA"))
-    except FileNotFoundError as exc:
-        raise InputError("no such file") from exc
-    except UnidentifiedImageError as exc:
-        raise InputError("not an image ocpipe can read") from exc
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InputError(f"corrupt image ({exc})") from exc
+    return read(path, max_side)
 
 
 def matte(rgba: np.ndarray) -> np.ndarray:
