@@ -53,7 +53,12 @@ def letterbox(rgba, box, size: tuple[int, int]):
     # Premultiply so transparent pixels' hidden colours don't bleed when resizing.
     alpha = crop[:, :, 3:4] / 255.0
     premultiplied = tf.concat([crop[:, :, :3] * alpha, crop[:, :, 3:4]], axis=-1)
-    resized = tf.image.resize(premultiplied, size, preserve_aspect_ratio=True, antialias=True, method="area")
+    # tf.image.resize's preserve_aspect_ratio, but never 0 pixels on a side: a crop
+    # 1000x3 (a thin drawn line, a 1x20000 sliver) would fail the resize otherwise.
+    shape = tf.cast(tf.shape(crop)[:2], tf.float32)
+    scale = tf.minimum(size[0] / shape[0], size[1] / shape[1])
+    fitted = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), 1)
+    resized = tf.image.resize(premultiplied, fitted, antialias=True, method="area")
     resized = tf.image.resize_with_crop_or_pad(resized, size[0], size[1])
     alpha = resized[:, :, 3:4] / 255.0
     colour = tf.math.divide_no_nan(resized[:, :, :3], alpha)
