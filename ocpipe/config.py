@@ -62,3 +62,10 @@ LARGE_IMAGE_PIXELS = 16_000_000
 # cropping and Grad-CAM run on it: the size ingest stores frames at by default, so
 # prediction sees what training saw. Overlays are drawn at this size.
 WORK_MAX_SIDE = DEFAULT_MAX_SIDE
+# The demo: requests worked on at once, and requests waiting at most (more are
+# refused with "queue is full" instead of piling up).
+DEMO_CONCURRENCY = 4
+DEMO_QUEUE_SIZE = 32
+# Browser sessions whose last result (a few overlays) the demo keeps in memory;
+# beyond it the least recently used session's is dropped.
+DEMO_SESSIONS = 100
