@@ -6,9 +6,18 @@ serves the app, and drives it with gradio_client:
 - median and p95 latency of /predict (prediction + Grad-CAM overlay) and of
   /scores (prediction alone), and their ratio (goal: overlay <= 2x prediction,
   median /predict <= 300 ms on 2 CPU cores at the headshot size);
-- requests per second with 8 concurrent clients on /predict, and failures (goal: none).
+- requests per second with 8 concurrent clients on /predict, and failures (goal: none);
+- the same clients' p50/p95 latency in a quiet run and in a run where hostile
+  uploads arrive at the same time (a 400-megapixel PNG bomb, a 144-megapixel PNG,
+  a PNG whose header lies, a text file named .png, a truncated PNG; --big adds
+  honest 49-megapixel PNG and 48-megapixel JPEG uploads, which are answered), with
+  the server's peak RSS (goal: p95 within 2x of the quiet run, RSS <= 2.5 GB,
+  0 normal failures, every hostile upload answered within 10 s with its reason).
 
-    python benchmarks/bench_demo.py [--requests 40] [--clients 8]
+The server runs in this process (as `ocpipe demo` does, every limit on), so the
+peak RSS includes the clients, an overestimate of the server's.
+
+    python benchmarks/bench_demo.py [--requests 40] [--clients 8] [--attackers 2] [--big]
 """
 
 from __future__ import annotations
@@ -17,8 +26,11 @@ import argparse
 import os
 import socket
 import statistics
+import struct
 import tempfile
+import threading
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -40,6 +52,70 @@ def _timed(client, image: str, api: str) -> float:
     return time.perf_counter() - start
 
 
+def _png(path: Path, width: int, height: int, rows: int | None = None) -> str:
+    """A white RGB PNG streamed row by row; rows < height: the header claims more than the data holds."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    compressor = zlib.compressobj(9)
+    row = b"\0" + b"\xff" * (width * 3)
+    data = b"".join(compressor.compress(row) for _ in range(height if rows is None else rows)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    return str(path)
+
+
+def _hostile_files(folder: Path, big: bool) -> dict[str, str]:
+    """name -> path of the uploads an attacker (or a careless visitor) sends."""
+    from PIL import Image
+
+    files = {
+        "bomb 400 MP": _png(folder / "bomb.png", 20000, 20000),
+        "white 144 MP": _png(folder / "white144.png", 12000, 12000),
+        "header lies": _png(folder / "claims.png", 20000, 20000, rows=4),
+    }
+    (folder / "notes.png").write_text("not a picture\n")
+    files["text as .png"] = str(folder / "notes.png")
+    cut = Path(_png(folder / "whole.png", 640, 480))
+    (folder / "cut.png").write_bytes(cut.read_bytes()[:-40])
+    files["truncated"] = str(folder / "cut.png")
+    if big:
+        poster = Image.new("RGB", (7000, 7000), "white")
+        poster.paste((200, 40, 40), (2500, 1500, 4500, 5500))
+        poster.save(folder / "poster.png", compress_level=1)
+        poster.resize((6000, 8000)).save(folder / "phone.jpg", quality=85)
+        files["honest 49 MP PNG"] = str(folder / "poster.png")
+        files["honest 48 MP JPEG"] = str(folder / "phone.jpg")
+    return files
+
+
+class _PeakRss:
+    """This process's resident memory, sampled every 20 ms in a thread: .peak in MB."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def now() -> int:
+        with open("/proc/self/status") as status:
+            return int(next(line for line in status if line.startswith("VmRSS:")).split()[1]) // 1024
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self.now())
+
+    def __enter__(self):
+        self.peak = self.now()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _percentiles(seconds: list[float]) -> tuple[float, float]:
     ordered = sorted(seconds)
     return statistics.median(ordered) * 1000, ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000
@@ -49,11 +125,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=40, help="sequential requests per endpoint")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--attackers", type=int, default=2, help="threads sending hostile uploads in the hostile run")
+    parser.add_argument("--big", action="store_true", help="also send honest 48-49 megapixel uploads (answered, not refused)")
     args = parser.parse_args()
 
-    from gradio_client import Client
+    from gradio_client import Client, handle_file
 
-    from ocpipe.app import build_demo
+    from ocpipe.app import launch
     from ocpipe.ingest import ingest
     from ocpipe.manifest import read_table
     from ocpipe.samples import write_samples
@@ -67,9 +145,9 @@ def main() -> None:
         train_phase(workspace, PHASE, TrainOptions(epochs=3), log=lambda line: None)
         images = [str(workspace.absolute(row["path"])) for row in read_table(workspace.manifest) if row["split"] == "test"]
 
-        demo = build_demo(folder)
+        hostile = _hostile_files(Path(folder), args.big)
         port = _free_port()
-        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+        demo = launch(Path(folder), port=port, block=False, log=lambda line: None)
         try:
             url = f"http://127.0.0.1:{port}/"
             client = Client(url, verbose=False)
@@ -93,6 +171,42 @@ def main() -> None:
             with ThreadPoolExecutor(args.clients) as pool:
                 outcomes = list(pool.map(worker, range(args.clients)))
             elapsed = time.perf_counter() - start
+
+            def visitor(index: int) -> tuple[list[float], int]:
+                own = Client(url, verbose=False)
+                seconds, failed = [], 0
+                for i in range(args.requests // 2):
+                    try:
+                        seconds.append(_timed(own, images[(index + i) % len(images)], "/predict"))
+                    except Exception:
+                        failed += 1
+                return seconds, failed
+
+            def attacker(stop: threading.Event) -> list[tuple[str, float, str]]:
+                own = Client(url, verbose=False)
+                answers = []
+                while not stop.is_set():
+                    for name, path in hostile.items():
+                        begin = time.perf_counter()
+                        try:
+                            own.predict(handle_file(path), PHASE, api_name="/predict")
+                            outcome = "answered"
+                        except Exception as exc:
+                            outcome = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                        answers.append((name, time.perf_counter() - begin, outcome))
+                        if stop.is_set():
+                            break
+                return answers
+
+            runs = {}
+            for label, attackers in (("quiet", 0), ("hostile", args.attackers)):
+                stop = threading.Event()
+                with _PeakRss() as memory, ThreadPoolExecutor(args.clients + attackers) as pool:
+                    attacking = [pool.submit(attacker, stop) for _ in range(attackers)]
+                    results = list(pool.map(visitor, range(args.clients)))
+                    stop.set()
+                    answers = [answer for future in attacking for answer in future.result()]
+                runs[label] = ([s for seconds, _ in results for s in seconds], sum(f for _, f in results), memory.peak, answers)
         finally:
             demo.close()
 
@@ -105,6 +219,21 @@ def main() -> None:
     print(f"/scores  (prediction alone):              median {plain_median:6.1f} ms  p95 {plain_p95:6.1f} ms")
     print(f"ratio overlay/plain (median): {explain_median / plain_median:.2f}  (goal <= 2.0)")
     print(f"{args.clients} concurrent clients: {done / elapsed:.1f} requests/s, {failed} failed of {done + failed}  (goal: 0 failed)")
+    print()
+    print(f"{args.clients} clients on /predict, quiet vs. while {args.attackers} attacker(s) send hostile uploads:")
+    for label, (seconds, failures, peak, answers) in runs.items():
+        p50, p95 = _percentiles(seconds)
+        print(f"  {label:8s} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  {failures} failed of {len(seconds) + failures}  "
+              f"peak RSS {peak} MB  hostile uploads answered: {len(answers)}")
+    quiet_p95, hostile_p95 = _percentiles(runs["quiet"][0])[1], _percentiles(runs["hostile"][0])[1]
+    print(f"  p95 hostile/quiet: {hostile_p95 / quiet_p95:.2f}  (goal <= 2.0); peak RSS {max(r[2] for r in runs.values())} MB "
+          "(goal <= 2560, this process: server and clients)")
+    by_name: dict[str, list[tuple[float, str]]] = {}
+    for name, seconds, outcome in runs["hostile"][3]:
+        by_name.setdefault(name, []).append((seconds, outcome))
+    for name, answers in by_name.items():
+        slowest = max(seconds for seconds, _ in answers)
+        print(f"  {name:18s} x{len(answers):<3d} slowest {slowest:5.2f} s (goal <= 10)  -> {answers[0][1][:90]}")
 
 
 if __name__ == "__main__":

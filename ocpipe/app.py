@@ -5,6 +5,12 @@ Grad-CAM heat map of what the model looked at.
 API (CONTRACT.md): api_name="/predict" takes (image, phase) and returns
 (label confidences, overlay image). demo/app.py is the runnable entry point;
 `ocpipe demo` calls launch() here.
+
+Safe to share: uploads reach our functions undecoded (gr.Image would decode them
+with PIL first, outside any budget) and are read by readers.py within the pixel
+budget, shrunk to the working size; every refusal reaches the visitor as a
+gr.Error with its reason. The queue, request bodies, sketch blobs and sessions are
+bounded (config.DEMO_*, MAX_UPLOAD_MB), so a flood is refused, not piled up.
 """
 
 from __future__ import annotations
@@ -17,7 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import IMAGE_SIZES, MAX_UPLOAD_MB, PHASES
+from .config import (
+    DEMO_CONCURRENCY,
+    DEMO_QUEUE_SIZE,
+    DEMO_SESSIONS,
+    IMAGE_SIZES,
+    MAX_UPLOAD_MB,
+    PHASES,
+    WORK_MAX_SIDE,
+)
 from .errors import OcpipeError
 from .manifest import read_table
 from .workspace import Workspace
@@ -27,6 +41,13 @@ log = logging.getLogger(__name__)
 AUTO = "auto"
 # Images wider than this many pixels and ~16:9 count as multi-character scenes in auto mode.
 _SCENE_WIDTH = 800
+# A request body (upload, sketch blob, queue message) over this many bytes is refused
+# before it is read: an upload at the MAX_UPLOAD_MB limit plus its multipart framing.
+_MAX_BODY = (MAX_UPLOAD_MB + 1) * 1024 * 1024
+# Sketch layers a browser session may send (the app draws on one).
+_MAX_SKETCH_LAYERS = 8
+# A session's last result (the per-character gallery) is forgotten after this many seconds.
+_STATE_SECONDS = 3600
 
 
 class Models:
@@ -65,30 +86,161 @@ class Models:
             return explain_rgba(self.predictors[phase], rgba)
 
 
-def _as_rgba(image) -> np.ndarray:
-    """Whatever Gradio hands over (numpy RGB/RGBA/grey, PIL, sketchpad dict) as RGBA uint8."""
+def _read_upload(value):
+    """What an input hands over (an upload's path, a sketch's bytes; numpy or PIL
+    from library callers) as a readers.Picture within the pixel budget, shrunk to
+    the working size. Raises OcpipeError with the reason."""
     from PIL import Image
 
-    if isinstance(image, dict):  # ImageEditor / Sketchpad value
-        image = image.get("composite") if image.get("composite") is not None else image.get("background")
-    if image is None:
-        raise OcpipeError("no image: upload, paste, draw or take a picture first")
-    if isinstance(image, (str, Path)):
-        from .data import read_rgba
+    from .readers import Picture, read_picture
 
-        return read_rgba(Path(image))
-    if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGBA"))
-    array = np.asarray(image)
+    if isinstance(value, dict):  # an ImageEditor value from a library caller
+        value = value.get("composite") if value.get("composite") is not None else value.get("background")
+    if value is None or (isinstance(value, str) and not value):
+        raise OcpipeError("no image: upload, paste, draw or take a picture first")
+    if isinstance(value, (str, Path, bytes)):
+        return read_picture(value if isinstance(value, bytes) else Path(value), WORK_MAX_SIDE)
+    if isinstance(value, Image.Image):
+        value = value.convert("RGBA")
+    array = np.asarray(value)
     if array.ndim == 2:
         array = np.stack([array] * 3, axis=-1)
+    if array.ndim != 3 or array.shape[2] not in (3, 4) or 0 in array.shape:
+        raise OcpipeError("unsupported image layout")
     if array.dtype != np.uint8:
         array = np.clip(array, 0, 255).astype(np.uint8)
     if array.shape[2] == 3:
         array = np.dstack([array, np.full(array.shape[:2], 255, np.uint8)])
-    if array.shape[2] != 4:
-        raise OcpipeError("unsupported image layout")
-    return array
+    height, width = array.shape[:2]
+    if max(height, width) > WORK_MAX_SIDE:
+        import cv2
+
+        scale = WORK_MAX_SIDE / max(height, width)
+        array = cv2.resize(array, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+    return Picture(array)
+
+
+def _refusal(gr, message: str):
+    """A gr.Error for the visitor: the reason as plain text (Gradio renders HTML), no console traceback."""
+    import html
+
+    return gr.Error(html.escape(message, quote=False), print_exception=False)
+
+
+def _undecoded_uploads(image, sketch) -> None:
+    """Make a gr.Image and a gr.Sketchpad hand our functions the uploaded file
+    undecoded: its path (or a data: URL's / sketch blob's bytes).
+
+    Gradio's own preprocessing opens every upload with PIL before our function runs
+    (even with type="filepath"), so a text file or a 400-megapixel PNG failed there
+    with Gradio's generic "error" and no reason, and a 100-megapixel one was decoded
+    in full. With this, the browser components and the API stay as they were (a file
+    in) and readers.py decodes, within the pixel budget. The sketchpad's
+    accept_blobs server function is bounded too: Gradio's keeps every client's blobs
+    in an unbounded dict and grows a list to any layer index a client sends.
+
+    The two instances get these methods directly: a subclass of a Gradio component
+    would make Gradio (its custom-component tooling) write ocpipe/app.pyi beside
+    this file at import time."""
+    import base64
+    import binascii
+    import types
+    from collections import OrderedDict
+
+    import gradio as gr
+    from fastapi import HTTPException
+    from gradio.components.image_editor import EditorDataBlobs
+
+    def data_url_bytes(url: str) -> bytes:
+        """The bytes of a base64 data: URL, refused unread when over the upload limit."""
+        _, _, encoded = url.partition(",")
+        if len(encoded) * 3 // 4 > MAX_UPLOAD_MB * 1024 * 1024:
+            raise _refusal(gr, f"this image is over the {MAX_UPLOAD_MB} MB upload limit")
+        try:
+            return base64.b64decode(encoded, validate=False)
+        except (binascii.Error, ValueError):
+            raise _refusal(gr, "not an image ocpipe can read: the data URL is not base64") from None
+
+    def file_value(file):
+        """A FileData's path, a data: URL's bytes, raw bytes as they are, or None."""
+        if file is None or isinstance(file, bytes):
+            return file
+        url = getattr(file, "url", None)
+        if getattr(file, "path", None) is None and url and url.startswith("data:"):
+            return data_url_bytes(url)
+        return getattr(file, "path", None)
+
+    def image_preprocess(self, payload):
+        return file_value(payload)
+
+    def sketch_preprocess(self, payload):
+        if payload is None:
+            return None
+        composite = payload.composite
+        if payload.id is not None:
+            blobs = self.blob_storage.pop(payload.id, None)
+            composite = blobs.composite if blobs is not None else None
+        return file_value(composite)
+
+    def accept_blobs(self, data):
+        """Gradio's, bounded: a known blob kind, a layer index under _MAX_SKETCH_LAYERS,
+        at most DEMO_QUEUE_SIZE sketches parked (oldest dropped); anything else is a 400."""
+        try:
+            fields, file = data.data, data.files[0][1]
+            kind, sketch_id, index = fields["type"], str(fields["id"]), fields.get("index")
+            index = int(index) if index not in (None, "", "null") else None
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+            raise HTTPException(status_code=400, detail="unexpected sketch data") from None
+        if kind not in ("layer", "background", "composite") or (
+                kind == "layer" and (index is None or not 0 <= index < _MAX_SKETCH_LAYERS)):
+            raise HTTPException(status_code=400, detail="unexpected sketch data")
+        current = self.blob_storage.pop(sketch_id, None) or EditorDataBlobs(background=None, layers=[], composite=None)
+        if kind == "layer":
+            current.layers.extend([None] * (index + 1 - len(current.layers)))
+            current.layers[index] = file
+        else:
+            setattr(current, kind, file)
+        self.blob_storage[sketch_id] = current
+        while len(self.blob_storage) > DEMO_QUEUE_SIZE:  # sketches never sent for prediction
+            self.blob_storage.popitem(last=False)
+
+    accept_blobs._is_server_fn = True  # what gradio.components.base.server marks
+    image.preprocess = types.MethodType(image_preprocess, image)
+    sketch.preprocess = types.MethodType(sketch_preprocess, sketch)
+    sketch.accept_blobs = types.MethodType(accept_blobs, sketch)
+    sketch.blob_storage = OrderedDict()
+
+
+class _BodyLimit:
+    """ASGI middleware: refuse a request whose body is over `limit` bytes (413) before
+    the app reads it. Gradio reads some bodies whole into memory (queue messages,
+    sketch blobs: up to 1000 files per request), so without it one request could
+    hold gigabytes."""
+
+    def __init__(self, app, limit: int = _MAX_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": f"request over {self.limit} bytes".encode()})
+            return None
+        received = 0
+
+        async def limited():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:  # a chunked body without a length: stop reading it
+                    return {"type": "http.disconnect"}
+            return message
+
+        return await self.app(scope, limited, send)
 
 
 def _examples(workspace: Workspace, phases: list[str], per_class: int = 1) -> list[list[str]]:
@@ -115,28 +267,40 @@ def build_demo(workspace: Path | str = "."):
     models = Models(workspace)
     trained = list(models.predictors)
 
-    def resolve(image, phase) -> tuple[np.ndarray, str]:
-        """The upload as RGBA and the phase to use (auto: by the image's shape); gr.Error if impossible."""
+    def answer(work):
+        """Run `work()`; every failure reaches the visitor as a gr.Error with a reason
+        (a refusal is expected: one log line, no traceback on the console)."""
         try:
-            rgba = _as_rgba(image)
-            if not models.predictors:
-                raise OcpipeError("no trained model yet: run `ocpipe train` first")
-            if phase in (None, "", AUTO):
-                phase = models.pick_phase(rgba)
-            if phase not in models.predictors:
-                raise OcpipeError(f"no trained model for phase '{phase}' (trained: {', '.join(trained) or 'none'})")
+            return work()
+        except gr.Error:
+            raise
         except OcpipeError as exc:
-            raise gr.Error(str(exc)) from None
-        return rgba, phase
+            log.info("refused: %s", exc)
+            raise _refusal(gr, str(exc)) from None
+        except Exception as exc:  # a bug, not a refusal: the visitor still gets a line, the log the traceback
+            log.exception("a demo request failed")
+            raise _refusal(gr, f"ocpipe could not process this image ({type(exc).__name__}); the server log has the details") from None
+
+    def resolve(image, phase) -> tuple[np.ndarray, str]:
+        """The upload as RGBA at the working size and the phase to use (auto: by the
+        image's shape); OcpipeError if impossible. An animation's first frame is used, and said."""
+        if not models.predictors:
+            raise OcpipeError("no trained model yet: run `ocpipe train` first")
+        picture = _read_upload(image)
+        if picture.note:
+            gr.Info(picture.note)
+        if phase in (None, "", AUTO):
+            phase = models.pick_phase(picture.rgba)
+        if phase not in models.predictors:
+            raise OcpipeError(f"no trained model for phase '{phase}' (trained: {', '.join(trained) or 'none'})")
+        return picture.rgba, phase
 
     def run(image, phase):
-        rgba, phase = resolve(image, phase)
-        try:
-            result = models.explain(rgba, phase)
-        except OcpipeError as exc:
-            raise gr.Error(str(exc)) from None
-        result["phase"] = phase
-        return result
+        def work():
+            rgba, chosen = resolve(image, phase)
+            return {**models.explain(rgba, chosen), "phase": chosen}
+
+        return answer(work)
 
     def predict(image, phase):
         """The /predict API: (label confidences, overlay). The third output, the
@@ -156,8 +320,11 @@ def build_demo(workspace: Path | str = "."):
 
     def scores(image, phase):
         """The /scores API: label confidences only, no Grad-CAM (faster, for scripts)."""
-        rgba, phase = resolve(image, phase)
-        return models.predict(rgba, phase)["scores"]
+        def work():
+            rgba, chosen = resolve(image, phase)
+            return models.predict(rgba, chosen)["scores"]
+
+        return answer(work)
 
     def details(result):
         if not result:
@@ -170,7 +337,8 @@ def build_demo(workspace: Path | str = "."):
             words += f"Most likely: **{result['top']}** ({result['scores'][result['top']]:.0%})."
         return gallery, words
 
-    with gr.Blocks(title="ocpipe: who is in this drawing?") as demo:
+    # Uploads and results live in Gradio's cache folder: files older than an hour go, checked hourly.
+    with gr.Blocks(title="ocpipe: who is in this drawing?", delete_cache=(_STATE_SECONDS, _STATE_SECONDS)) as demo:
         gr.Markdown("# ocpipe\nWhich character is this? Upload, paste, draw or take a picture; "
                     "the heat map shows where the model looked.")
         if not trained:
@@ -182,28 +350,30 @@ def build_demo(workspace: Path | str = "."):
                 phase = gr.Dropdown([AUTO, *trained], value=AUTO, label="Phase (auto picks by the image's shape)")
                 with gr.Tabs():
                     with gr.Tab("Image"):
-                        image = gr.Image(label="Art", type="numpy", image_mode="RGBA",
-                                         sources=["upload", "clipboard", "webcam"], elem_id="art")
+                        image = gr.Image(label="Art", type="filepath", sources=["upload", "clipboard", "webcam"],
+                                         elem_id="art")
                         button = gr.Button("Who is it?", variant="primary", elem_id="predict")
                     with gr.Tab("Sketch"):
-                        sketch = gr.Sketchpad(label="Draw", type="numpy", image_mode="RGBA")
+                        sketch = gr.Sketchpad(label="Draw", type="filepath", image_mode="RGBA")
                         sketch_button = gr.Button("Who is it?", elem_id="predict-sketch")
             with gr.Column():
                 label = gr.Label(num_top_classes=5, label="Characters", elem_id="label")
                 heat = gr.Image(label="Grad-CAM", type="numpy", elem_id="overlay", interactive=False)
                 summary = gr.Markdown(elem_id="summary")
                 gallery = gr.Gallery(label="Heat map per character", columns=3, height="auto")
+        _undecoded_uploads(image, sketch)  # readers.py decodes, within the pixel budget
         examples = _examples(workspace, trained)
         if examples:
             gr.Examples(examples, inputs=[image, phase], label="Test-split examples (never seen in training)")
         scores_button = gr.Button(visible=False)  # carries the API-only /scores endpoint
         scores_button.click(scores, [image, phase], [label], api_name="scores")
-        last = gr.State(None)  # per browser session: the last result, for the gallery
+        last = gr.State(None, time_to_live=_STATE_SECONDS)  # per browser session: the last result, for the gallery
         button.click(predict, [image, phase], [label, heat, last], api_name="predict").then(
             details, [last], [gallery, summary], api_name=False)
         sketch_button.click(predict, [sketch, phase], [label, heat, last], api_name="predict_sketch").then(
             details, [last], [gallery, summary], api_name=False)
-    demo.queue(default_concurrency_limit=4)
+    # A flood waits in a bounded queue; beyond it, requests are refused ("queue is full").
+    demo.queue(default_concurrency_limit=DEMO_CONCURRENCY, max_size=DEMO_QUEUE_SIZE)
     return demo
 
 
@@ -218,10 +388,18 @@ def _parse_auth(auth: str | None):
 
 def launch(workspace: Path, host: str = "127.0.0.1", port: int = 7860, share: bool = False, auth: str | None = None,
            log: Callable[[str], None] = print, block: bool = True):
-    """Build and serve the app. When a share link can't be made (offline), say so and serve locally."""
+    """Build and serve the app with its limits (upload size, request bodies, sessions;
+    the queue is bounded in build_demo). When a share link can't be made (offline),
+    say so and serve locally. block=False returns the running app (tests, benchmarks)."""
+    from starlette.middleware import Middleware
+
     credentials = _parse_auth(auth)
+    if share and credentials is None:
+        log("note: --share without --auth: the link is public, anyone who has it can use the app "
+            "(add --auth USER:PASSWORD to require a login)")
     demo = build_demo(workspace)
     options = dict(server_name=host, server_port=port, auth=credentials, max_file_size=f"{MAX_UPLOAD_MB}mb",
+                   state_session_capacity=DEMO_SESSIONS, app_kwargs={"middleware": [Middleware(_BodyLimit)]},
                    prevent_thread_lock=True, quiet=True)
     try:
         demo.launch(share=share, **options)

@@ -43,14 +43,14 @@ def noise(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _tiles() -> tuple[np.ndarray, ...]:
-    from PIL import Image
+    from .readers import read_rgba
 
     folder = resources.files("ocpipe") / "assets" / "kenney" / "tiles"
     tiles = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".png"):
-            with resources.as_file(entry) as path, Image.open(path) as image:
-                tiles.append(np.asarray(image.convert("RGBA")))
+            with resources.as_file(entry) as path:
+                tiles.append(read_rgba(path))
     return tuple(tiles)
 
 

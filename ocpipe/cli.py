@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -55,6 +56,9 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show progress details.")] = False) -> None:
     global _verbose
     _verbose = verbose
+    # A GIF frame that grows its canvas past 89 megapixels makes Pillow warn before
+    # ocpipe refuses the file with its own one line; the warning would add two more.
+    warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
@@ -199,7 +203,8 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     top: Annotated[int, typer.Option(help="How many characters to list per image.")] = 3,
 ) -> None:
-    """Name the characters in images with a trained model."""
+    """Name the characters in images with a trained model. An image that can't be read
+    (or is over the pixel budget) gets one error line; the others are still answered."""
     from .predict import Predictor
     from .workspace import Workspace
 
@@ -221,7 +226,7 @@ def predict(
         else:
             from .predict import summary
 
-            typer.echo(f"{image}: {summary(result, top)}")
+            typer.echo(f"{image}: {summary(result, top)}" + (f"  ({result['note']})" if result.get("note") else ""))
     if failed:
         raise typer.Exit(1)
 
@@ -245,7 +250,8 @@ def explain(
         result = explain_image(Workspace.at(workspace), image, phase, out, class_name, method, alpha)
     except OcpipeError as exc:
         raise _fail(str(exc))
-    typer.echo(f"{image}: explained '{result['class']}' ({result['score']:.1%}); overlay written to {out}")
+    note = f" ({result['note']})" if result.get("note") else ""
+    typer.echo(f"{image}: explained '{result['class']}' ({result['score']:.1%}); overlay written to {out}{note}")
 
 
 @app.command()

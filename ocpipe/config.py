@@ -56,3 +56,28 @@ EARLY_STOPPING_PATIENCE = 12
 IMBALANCE_RATIO = 3.0
 # Largest upload the demo accepts, in megabytes.
 MAX_UPLOAD_MB = 20
+
+# One pixel budget for every image ocpipe reads (ingest's stills, sequence,
+# animation and video frames; predict, explain, the app; see readers.py). An image
+# whose header announces more pixels is refused before anything is decoded, with
+# one line naming its size and this limit -- except a baseline JPEG, which libjpeg
+# decodes at 1/2, 1/4 or 1/8 scale without holding the full picture, so it is
+# shrunk while decoding until it fits. 50 megapixels take a 6000x8000 phone photo
+# (48) and an 8K frame (33); a 20000x20000 PNG "bomb" (400, ~1 MB on disk) is
+# refused. One decoded image at the limit holds ~200 MB (RGBA).
+MAX_IMAGE_PIXELS = 50_000_000
+# Images over this many pixels are decoded one at a time per process, so a few
+# concurrent large uploads hold one ~200 MB buffer, not several.
+LARGE_IMAGE_PIXELS = 16_000_000
+# predict, explain and the app shrink every image (while decoding, where the
+# format allows) so its longest side is at most this many pixels before matting,
+# cropping and Grad-CAM run on it: the size ingest stores frames at by default, so
+# prediction sees what training saw. Overlays are drawn at this size.
+WORK_MAX_SIDE = DEFAULT_MAX_SIDE
+# The demo: requests worked on at once, and requests waiting at most (more are
+# refused with "queue is full" instead of piling up).
+DEMO_CONCURRENCY = 4
+DEMO_QUEUE_SIZE = 32
+# Browser sessions whose last result (a few overlays) the demo keeps in memory;
+# beyond it the least recently used session's is dropped.
+DEMO_SESSIONS = 100

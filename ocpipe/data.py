@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-
 # Margin added around the drawn content's box, as a share of its size.
 CONTENT_MARGIN = 0.08
 # Transparent pixels are shown to the model over this grey at prediction time.
@@ -55,7 +53,12 @@ def letterbox(rgba, box, size: tuple[int, int]):
     # Premultiply so transparent pixels' hidden colours don't bleed when resizing.
     alpha = crop[:, :, 3:4] / 255.0
     premultiplied = tf.concat([crop[:, :, :3] * alpha, crop[:, :, 3:4]], axis=-1)
-    resized = tf.image.resize(premultiplied, size, preserve_aspect_ratio=True, antialias=True, method="area")
+    # tf.image.resize's preserve_aspect_ratio, but never 0 pixels on a side: a crop
+    # 1000x3 (a thin drawn line, a 1x20000 sliver) would fail the resize otherwise.
+    shape = tf.cast(tf.shape(crop)[:2], tf.float32)
+    scale = tf.minimum(size[0] / shape[0], size[1] / shape[1])
+    fitted = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), 1)
+    resized = tf.image.resize(premultiplied, fitted, antialias=True, method="area")
     resized = tf.image.resize_with_crop_or_pad(resized, size[0], size[1])
     alpha = resized[:, :, 3:4] / 255.0
     colour = tf.math.divide_no_nan(resized[:, :, :3], alpha)
@@ -69,19 +72,13 @@ def compose(rgba, background):
     return rgba[..., :3] * alpha + background * (1.0 - alpha)
 
 
-def read_rgba(path: Path) -> np.ndarray:
-    """Any image ocpipe reads (first frame of an animation) as RGBA uint8 (H, W, 4)."""
-    from PIL import Image, UnidentifiedImageError
+def read_rgba(path: Path, max_side: int | None = None) -> np.ndarray:
+    """Any image ocpipe reads (first frame of an animation) as upright RGBA uint8
+    (H, W, 4), within the pixel budget, its longest side shrunk to max_side (None:
+    full size). Raises InputError; see readers.py."""
+    from .readers import read_rgba as read
 
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGBA"))
-    except FileNotFoundError as exc:
-        raise InputError("no such file") from exc
-    except UnidentifiedImageError as exc:
-        raise InputError("not an image ocpipe can read") from exc
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InputError(f"corrupt image ({exc})") from exc
+    return read(path, max_side)
 
 
 def matte(rgba: np.ndarray) -> np.ndarray:

@@ -18,30 +18,25 @@ import numpy as np
 
 from .config import IMAGE_EXTENSIONS, SEQUENCE_EXTENSIONS, VIDEO_EXTENSIONS
 from .errors import InputError
+from .readers import (
+    apply_orientation,
+    check_frame,
+    check_pixels,
+    decoder_failure,
+    open_image,
+    orientation,
+    sniff_bytes,
+    to_8bit,
+)
 
 log = logging.getLogger(__name__)
-
-_PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def sniff(path: Path) -> str:
     """Return the container kind from the file's first bytes: 'gif', 'png', 'jpeg',
     'webp', 'video' or 'unknown'. Extensions lie (a text file named .png); bytes don't."""
     with open(path, "rb") as handle:
-        head = handle.read(16)
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "gif"
-    if head.startswith(_PNG):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return "video"
-    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip") or head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "video"
-    return "unknown"
+        return sniff_bytes(handle.read(16))
 
 
 def _describe_unknown(path: Path) -> str:
@@ -110,17 +105,20 @@ def probe(path: Path) -> SourceInfo:
 
 
 def _probe_image(path: Path) -> SourceInfo:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
+    """Header facts of a still or animation, within the pixel budget (readers.py)."""
+    with open_image(path) as image:
+        try:
             has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa") or "transparency" in image.info
             frames = getattr(image, "n_frames", 1)
-    except UnidentifiedImageError as exc:
-        raise InputError("not a readable image") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"corrupt image ({exc})") from exc
+        except Exception as exc:  # hostile bytes reach Pillow's parsers; any failure is this file's
+            raise decoder_failure(exc, "corrupt image") from exc
     return SourceInfo("image", has_alpha, int(frames))
+
+
+def _video_size(capture) -> tuple[int, int]:
+    import cv2
+
+    return int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
 
 
 def _probe_video(path: Path) -> SourceInfo:
@@ -130,6 +128,9 @@ def _probe_video(path: Path) -> SourceInfo:
     try:
         if not capture.isOpened():
             raise InputError("the video can't be opened (corrupt or truncated?)")
+        width, height = _video_size(capture)
+        if width and height:
+            check_pixels(width, height, "each frame of this video is")
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     finally:
         capture.release()
@@ -213,10 +214,15 @@ def _iter_video(path: Path, info: SourceInfo) -> Iterator[np.ndarray]:
         raise InputError("the video can't be opened (corrupt or truncated?)")
     decoded = 0
     try:
+        width, height = _video_size(capture)
+        if width and height:
+            check_pixels(width, height, "each frame of this video is")
         while True:
             ok, frame = capture.read()
             if not ok:
                 break
+            if decoded == 0:  # the container's announced size can be missing or wrong
+                check_pixels(frame.shape[1], frame.shape[0], "each frame of this video is")
             decoded += 1
             yield frame
     finally:
@@ -229,21 +235,26 @@ def _iter_video(path: Path, info: SourceInfo) -> Iterator[np.ndarray]:
 
 
 def _iter_image(path: Path, has_alpha: bool, still: bool = False) -> Iterator[np.ndarray]:
-    from PIL import Image, ImageSequence, UnidentifiedImageError
+    """Frames of a still or animation within the pixel budget (readers.py). A still
+    is turned upright by its EXIF orientation; 16-bit grey comes out as 8-bit."""
+    from PIL import ImageSequence
 
     mode = "RGBA" if has_alpha else "RGB"
-    try:
-        with Image.open(path) as image:
+    with open_image(path) as image:
+        try:
+            turn = orientation(image) if still or getattr(image, "n_frames", 1) == 1 else 1
             frames = [image] if still else ImageSequence.Iterator(image)
             for frame in frames:
+                # A GIF frame can grow the canvas past its header's size: check before decoding.
+                check_frame(frame)
                 # Pillow composes GIF/APNG/WebP frames that store only the changed
                 # region onto the full canvas, honouring disposal and blending.
-                array = np.asarray(frame.convert(mode))
+                array = np.asarray(apply_orientation(to_8bit(frame), turn).convert(mode))
                 if has_alpha:
                     yield array[:, :, [2, 1, 0, 3]]
                 else:
                     yield np.ascontiguousarray(array[:, :, ::-1])
-    except UnidentifiedImageError as exc:
-        raise InputError("not a readable image") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InputError(f"corrupt or truncated image ({exc})") from exc
+        except InputError:
+            raise
+        except Exception as exc:  # truncated data, bad chunks: any decoder failure is this file's
+            raise decoder_failure(exc) from exc

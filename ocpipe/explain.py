@@ -1,4 +1,5 @@
-"""`ocpipe explain`: a Grad-CAM overlay for one image, drawn over the original art."""
+"""`ocpipe explain`: a Grad-CAM overlay for one image, drawn over the original art
+(shrunk to the working size, config.WORK_MAX_SIDE, when larger)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import read_rgba
+from .config import WORK_MAX_SIDE
 from .errors import InputError, OcpipeError
 from .gradcam import gradcam_heatmaps, overlay, unletterbox
 from .hashing import compose_over
@@ -46,20 +47,23 @@ def explain_rgba(predictor: Predictor, rgba: np.ndarray, class_names: list[str] 
 
 def explain_image(workspace: Workspace, image: Path, phase: str, out: Path, class_name: str | None = None,
                   method: str = "gradcam", alpha: float = 0.45) -> dict:
-    """Write the overlay PNG for `image` to `out`; returns the class explained and its score."""
+    """Write the overlay PNG for `image` to `out`; returns the class explained, its
+    score and a note ('' or why only part of the file was used: an animation's first frame)."""
     import cv2
 
     if not 0.0 <= alpha <= 1.0:
         raise OcpipeError("--alpha must be between 0 and 1")
+    from .readers import read_picture
+
     predictor = Predictor.load(workspace, phase)
     try:
-        rgba = read_rgba(Path(image))
+        picture = read_picture(Path(image), WORK_MAX_SIDE)
     except InputError as exc:
         raise InputError(f"{image}: {exc}") from exc
-    result = explain_rgba(predictor, rgba, [class_name] if class_name else None, method, alpha)
+    result = explain_rgba(predictor, picture.rgba, [class_name] if class_name else None, method, alpha)
     name = result["explained"][0]
     ok, buffer = cv2.imencode(".png", result["overlays"][name][:, :, ::-1])
     if not ok:
         raise OcpipeError("could not encode the overlay")
     atomic_write_bytes(Path(out), buffer.tobytes())
-    return {"class": name, "score": result["scores"][name]}
+    return {"class": name, "score": result["scores"][name], "note": picture.note}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import PHASES
-from .data import Prepared, prepare, read_rgba
+from .config import PHASES, WORK_MAX_SIDE
+from .data import Prepared, prepare
 from .errors import ModelError
 from .workspace import Workspace
 
@@ -114,7 +114,14 @@ class Predictor:
         return self.predict_prepared(self.prepare(rgba))
 
     def predict_path(self, path: Path) -> dict:
-        return self.predict_rgba(read_rgba(Path(path)))
+        """Predict one image file, read within the pixel budget and shrunk to the
+        working size first (readers.py). An animated file is judged by its first
+        frame, and the result says so under "note". Raises InputError."""
+        from .readers import read_picture
+
+        picture = read_picture(Path(path), WORK_MAX_SIDE)
+        result = self.predict_rgba(picture.rgba)
+        return {**result, "note": picture.note} if picture.note else result
 
 
 def summary(result: dict, top: int = 3) -> str:

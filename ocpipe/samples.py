@@ -69,12 +69,12 @@ def _clips() -> list[Clip]:
 
 
 def _sprite(character: str, pose: str) -> np.ndarray:
-    from PIL import Image
+    from .readers import read_rgba
 
     folder, prefix = _ASSETS[character]
     entry = resources.files("ocpipe") / "assets" / "kenney" / folder / f"{prefix}_{pose}.png"
-    with resources.as_file(entry) as path, Image.open(path) as image:
-        return np.asarray(image.convert("RGBA"))
+    with resources.as_file(entry) as path:
+        return read_rgba(path)
 
 
 def _rng(*parts: object) -> np.random.Generator:
