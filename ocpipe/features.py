@@ -18,7 +18,7 @@ def extractor(model):
     import keras
     import tensorflow as tf
 
-    features = keras.Model(model.inputs, model.get_layer(POOL).output)
+    features = keras.Model(model.input, model.get_layer(POOL).output)
     call = tf.function(lambda images: features(images, training=False), reduce_retracing=True)
     return call
 

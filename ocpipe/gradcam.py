@@ -41,7 +41,7 @@ def _grad_model(model, layer_name: str):
         cache = {}
         model._ocpipe_grad_models = cache
     if layer_name not in cache:
-        cache[layer_name] = keras.Model(model.inputs, [model.get_layer(layer_name).output, model.output])
+        cache[layer_name] = keras.Model(model.input, [model.get_layer(layer_name).output, model.output])
     return cache[layer_name]
 
 

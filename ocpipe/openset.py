@@ -30,6 +30,8 @@ CALIBRATION_KEEP = 0.95
 # Share of her own characters, each left out of training in turn, that a looser
 # threshold must still reject (choose_threshold).
 STRANGERS_REJECTED = 0.8
+# The strictest threshold still keeps this share of her real held-out frames.
+KEEP_AT_LEAST = 0.9
 # Generated negatives per phase for the 'none of them' class.
 TRAINING_NEGATIVES = 240
 # Tiles per side when a training frame is cut up and shuffled into a negative.
@@ -52,21 +54,21 @@ def calibrate(scores: np.ndarray, keep: float = CALIBRATION_KEEP) -> float:
 
 
 def choose_threshold(own: np.ndarray, strangers: np.ndarray, keep: float = CALIBRATION_KEEP,
-                     reject: float = STRANGERS_REJECTED) -> float:
+                     reject: float = STRANGERS_REJECTED, keep_at_least: float = KEEP_AT_LEAST) -> float:
     """The acceptance threshold from both sides of her own data.
 
     `own`: scores of her held-out frames of trained characters; `strangers`:
     scores of her characters each left out of training in turn (a character the
-    model never saw, in her style). Keeping `keep` of `own` sets the strictest
-    threshold we accept; when a looser one still rejects `reject` of the
-    strangers, the looser one is used, so new drawings of her characters that
-    differ more than her held-out frames do (a new outfit) are not refused for
-    nothing."""
+    model never saw, in her style). The threshold that keeps `keep` of `own` is
+    moved towards the one that rejects `reject` of the strangers: looser when
+    that still rejects them (new drawings that differ more than her held-out
+    frames do, a new outfit, are not refused for nothing), stricter when needed,
+    but never so strict that less than `keep_at_least` of `own` is kept."""
     strict = calibrate(own, keep)
     if len(strangers) == 0:
         return strict
     enough = float(np.quantile(strangers, reject, method="higher"))
-    return min(strict, enough)
+    return min(enough, calibrate(own, keep_at_least)) if enough > strict else enough
 
 
 @dataclass

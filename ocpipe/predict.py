@@ -70,7 +70,7 @@ class Predictor:
             import keras
 
             layer = self.model.get_layer(self.open_set["feature_layer"])
-            self._two_outputs = keras.Model(self.model.inputs, [self.model.output, layer.output])
+            self._two_outputs = keras.Model(self.model.input, [self.model.output, layer.output])
         return self._two_outputs
 
     def scores(self, inputs: np.ndarray) -> np.ndarray:

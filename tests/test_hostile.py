@@ -276,12 +276,12 @@ def test_letterbox_fits_slivers_and_thin_lines(shape):
 
     rgba = np.full((*shape, 4), 255, np.uint8)
     rgba[..., 0] = np.linspace(0, 255, shape[1], dtype=np.uint8)[None]
-    inputs, box = prepare(rgba, (224, 112))
-    assert inputs.shape == (224, 112, 3) and np.isfinite(inputs).all()
+    prepared = prepare(rgba, (224, 112))
+    assert prepared.inputs.shape == (224, 112, 3) and np.isfinite(prepared.inputs).all()
     line = np.full((1000, 1000, 4), 255, np.uint8)
     line[500:503, 100:900, :3] = 0  # a thin drawn line on a white page: its crop box is 3 pixels high
-    inputs, box = prepare(line, (224, 112))
-    assert inputs.shape == (224, 112, 3) and box[3] - box[1] < 10
+    prepared = prepare(line, (224, 112))
+    assert prepared.inputs.shape == (224, 112, 3) and prepared.box[3] - prepared.box[1] < 10 and not prepared.blank
 
 
 # --- ingest: a hostile file is one failure line; the batch goes on ------------------------

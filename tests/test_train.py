@@ -105,13 +105,29 @@ def test_cli_train_end_to_end_and_its_errors(tmp_path):
     for number in range(3):
         make_source(raw / "Hydra", [".apng", ".webm", "seq"][number], character="Zombie", seed=number, name=f"h{number}")
     assert runner.invoke(app, ["ingest", str(raw.parent), "--workspace", str(root)]).exit_code == 0
-    out = runner.invoke(app, ["train", "--epochs", "2", "--workspace", str(root)])
+    # The default: few animations per character, so cross-validation by source and a model of all of them.
+    out = runner.invoke(app, ["train", "--workspace", str(root)])
+    assert out.exit_code == 0, out.output
+    assert "cross-validation by source (the least-drawn character has 2 animation(s)" in out.output
+    assert "fold 1/3:" in out.output and "fold 3/3:" in out.output and "report.md" in out.output  # Hydra's 3 sources: 3 folds
+    metrics = json.loads((root / "models" / "fullbody" / "metrics.json").read_text())
+    assert metrics["regime"] == "cross-validation" and len(metrics["fold_accuracy"]) == 3
+    assert metrics["train_frames"] == len(read_table(root / "data" / "processed" / "manifest.csv"))  # every frame learned from
+    assert metrics["baseline"]["applicable"] and 0 <= metrics["open_set"]["threshold"] <= 1
+    labels = json.loads((root / "models" / "fullbody" / "labels.json").read_text())
+    assert labels["open_set"]["file"] == "openset.json" and (root / "models" / "fullbody" / "openset.json").exists()
+    report = (root / "models" / "fullbody" / "report.md").read_text()
+    assert "Maxus" in report and "cross-validation by source" in report and "None of my characters" in report
+
+    # The from-scratch CNN keeps the fixed split and trains for epochs.
+    out = runner.invoke(app, ["train", "--backbone", "simple", "--epochs", "2", "--workspace", str(root)])
     assert out.exit_code == 0, out.output
     assert "no val frames for Maxus" in out.output  # two sources: train and test, no val
-    assert "fullbody: epoch 2/2" in out.output and "report.md" in out.output
+    assert "fullbody: epoch 2/2" in out.output
     metrics = json.loads((root / "models" / "fullbody" / "metrics.json").read_text())
-    assert metrics["epochs_run"] == 2 and metrics["train_frames"] > 0 and metrics["baseline"]["applicable"]
-    assert "Maxus" in (root / "models" / "fullbody" / "report.md").read_text()
+    assert metrics["epochs_run"] == 2 and metrics["regime"] == "split" and "open_set" not in metrics
+    out = runner.invoke(app, ["train", "--backbone", "simple", "--regime", "cross-validation", "--workspace", str(root)])
+    assert out.exit_code == 1 and "cross-validation needs the default pretrained backbone" in out.output
 
     # A model folder from another phase is refused with what to do, not a traceback.
     shutil.copytree(root / "models" / "fullbody", root / "models" / "headshot")
