@@ -187,7 +187,8 @@ def train(
     _quiet_tensorflow()
     options = TrainOptions(epochs=epochs, seed=seed, backbone=backbone, weights=weights, flip=flip, batch_size=batch_size, regime=regime)
     try:
-        results = train_phases(Workspace.at(workspace), phase, options, log=typer.echo)
+        with _RichProgress() as progress:
+            results = train_phases(Workspace.at(workspace), phase, options, log=typer.echo, progress=progress)
     except OcpipeError as exc:
         raise _fail(str(exc))
     from .report import print_train_results

@@ -23,8 +23,12 @@ def extractor(model):
     return call
 
 
-def _collect(call, dataset) -> np.ndarray:
-    parts = [call(images).numpy() for images in dataset]
+def _collect(call, dataset, progress=None) -> np.ndarray:
+    parts = []
+    for images in dataset:
+        parts.append(call(images).numpy())
+        if progress is not None:
+            progress.advance(len(parts[-1]))
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
@@ -36,10 +40,12 @@ def plain_features(call, letterboxed) -> np.ndarray:
     return _collect(call, evaluation_dataset(letterboxed, BATCH).map(lambda images, _: images))
 
 
-def augmented_features(call, letterboxed, count: int, views: int, bank: np.ndarray, seed: int, flip: bool) -> np.ndarray:
+def augmented_features(call, letterboxed, count: int, views: int, bank: np.ndarray, seed: int, flip: bool,
+                       progress=None) -> np.ndarray:
     """Features of `views` augmented copies of each of `count` frames (random
     background, geometry, colour jitter; data.augment_batch): (views * count, d),
-    view-major, so row v * count + i is a view of frame i."""
+    view-major, so row v * count + i is a view of frame i. `progress`
+    (progress.Progress) advances by the images done."""
     import tensorflow as tf
 
     from .data import augment_batch
@@ -51,7 +57,7 @@ def augmented_features(call, letterboxed, count: int, views: int, bank: np.ndarr
         lambda rgba, step: augment_batch(rgba, tf.stack([step, tf.cast(seed, tf.int64)]), bank_tensor, flip),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
     ).prefetch(2)
-    return _collect(call, images)
+    return _collect(call, images, progress)
 
 
 def image_features(call, images: np.ndarray) -> np.ndarray:

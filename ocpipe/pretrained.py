@@ -96,8 +96,12 @@ def fold_of_frames(rows: list[Row], seed: int) -> tuple[np.ndarray, int, list[st
 
 def fit(workspace, phase: str, classes: list[str], splits: dict[str, list[Row]], rows: list[Row],
         synthetic_sources: list[Row], size: tuple[int, int], multi_label: bool, options, regime: str,
-        log: Callable[[str], None]) -> dict:
-    """Fit and evaluate one phase's pretrained model; returns train.py's outcome dict."""
+        log: Callable[[str], None], progress=None) -> dict:
+    """Fit and evaluate one phase's pretrained model; returns train.py's outcome dict.
+    `progress` (progress.Progress) follows the backbone's pass over the augmented views."""
+    from .progress import Progress
+
+    progress = progress or Progress()
     import keras
 
     from .data import background_bank
@@ -132,7 +136,11 @@ def fit(workspace, phase: str, classes: list[str], splits: dict[str, list[Row]],
         + (f" ({n_synthetic} synthetic scenes)" if n_synthetic else "")
         + f" x {views} augmented views, {len(classes)} classes, input {size[1]}x{size[0]}, {regime}")
     bank = background_bank(size, options.seed)
-    augmented = augmented_features(call, letterboxed, count + n_synthetic, views, bank, options.seed, options.flip)
+    progress.start(f"{phase}: looking at {count + n_synthetic} frames x {views} views", views * (count + n_synthetic))
+    try:
+        augmented = augmented_features(call, letterboxed, count + n_synthetic, views, bank, options.seed, options.flip, progress)
+    finally:
+        progress.finish()
     view_frame = np.tile(np.arange(count + n_synthetic), views)
     common = {"train_frames": count, "synthetic_train_frames": n_synthetic, "views_per_frame": views, "regime": regime,
               "backbone": config.DEFAULT_BACKBONE, "epochs_run": 0}

@@ -118,18 +118,22 @@ def _load_manifest(workspace: Workspace) -> list[Row]:
     return read_table(workspace.manifest)
 
 
-def train_phases(workspace: Workspace, phase: str | None, options: TrainOptions, log: Callable[[str], None] = print) -> list[PhaseResult]:
+def train_phases(workspace: Workspace, phase: str | None, options: TrainOptions, log: Callable[[str], None] = print,
+                 progress=None) -> list[PhaseResult]:
     """Train `phase`, or every phase with data. A phase that can't train is reported
-    and skipped when training all; asked for alone, its error propagates."""
+    and skipped when training all; asked for alone, its error propagates.
+    `progress` (progress.Progress) follows each phase's longest step."""
     if phase is not None and phase not in config.PHASES:
         raise TrainingError(f"unknown phase '{phase}' (choose one of {', '.join(config.PHASES)})")
     phases = [phase] if phase else phases_with_data(workspace)
     if not phases:
         raise WorkspaceError("the manifest has no frames; ingest some animations first")
     results, errors = [], []
-    for name in phases:
+    for number, name in enumerate(phases, 1):
+        if len(phases) > 1:
+            log(f"[{number}/{len(phases)}] {name}")
         try:
-            results.append(train_phase(workspace, name, options, log))
+            results.append(train_phase(workspace, name, options, log, progress))
         except TrainingError as exc:
             if phase:
                 raise
@@ -168,7 +172,8 @@ def choose_regime(rows: list[Row], multi_label: bool, backbone: str, requested: 
                                 "saw it, and the saved model learns from all of them")
 
 
-def train_phase(workspace: Workspace, phase: str, options: TrainOptions, log: Callable[[str], None] = print) -> PhaseResult:
+def train_phase(workspace: Workspace, phase: str, options: TrainOptions, log: Callable[[str], None] = print,
+                progress=None) -> PhaseResult:
     """Train, evaluate and save one phase's model (see module docstring)."""
     manifest = _load_manifest(workspace)
     rows = [row for row in manifest if row["phase"] == phase]
@@ -215,11 +220,12 @@ def train_phase(workspace: Workspace, phase: str, options: TrainOptions, log: Ca
     if options.backbone == config.DEFAULT_BACKBONE:
         from .pretrained import fit
 
-        outcome = fit(workspace, phase, classes, splits, rows, synthetic_sources, size, multi_label, options, regime, log)
+        outcome = fit(workspace, phase, classes, splits, rows, synthetic_sources, size, multi_label, options, regime, log, progress)
     else:
         outcome = _fit_cnn(workspace, phase, classes, splits, synthetic_sources, size, multi_label, options, log)
     outcome["metrics"]["train_seconds"] = round(time.time() - started, 1)
     outcome["metrics"]["notes"] = notes
+    log(f"{phase}: trained in {outcome['metrics']['train_seconds']:.0f} s")
     outcome["metrics"]["regime"] = regime
     outcome["metrics"]["regime_reason"] = regime_reason
     model_dir = workspace.model_dir(phase)
