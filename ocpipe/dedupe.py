@@ -10,7 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
+from .backdrop import Sprite, same_drawing
 from .hashing import hamming, look, same_picture
+
+# Sprites compared pixel by pixel per frame, at most: the nearest by descriptor.
+_SPRITE_CANDIDATES = 4
+# Sprites whose descriptors (12x12 grey) differ by more than this mean (0..255)
+# are different drawings without a closer look.
+_DESCRIPTOR_FAR = 24.0
+# A matching sprite this much larger (area) than the kept one replaces it in the search.
+_FULLER = 1.02
 
 
 class HashIndex:
@@ -41,6 +50,11 @@ class HashIndex:
         self._count = min(self._count, size)
         del self.keys[size:]
 
+    def bits(self, key: str) -> np.ndarray:
+        """The stored hash of `key` (the latest one added under that key)."""
+        position = len(self.keys) - 1 - self.keys[::-1].index(key)
+        return self._bits[position]
+
     def within(self, bits: np.ndarray, threshold: int) -> list[tuple[str, int]]:
         """(key, distance) of every stored hash within `threshold` bits, nearest first."""
         if self._count == 0:
@@ -59,7 +73,9 @@ class Looks:
 
     def __init__(self, root: Path, rows: Iterable[dict] = ()) -> None:
         self.root = root
-        self._detailed = {row["path"] for row in rows if row.get("background") == "detailed"}
+        # Frames cut from a static backdrop have no look: their hash is of the drawing alone.
+        self._detailed = {row["path"] for row in rows
+                          if row.get("background") == "detailed" and row.get("backdrop") != "static"}
         self._looks: dict[str, np.ndarray | None] = {}
 
     def add(self, key: str, frame_look: np.ndarray) -> None:
@@ -98,3 +114,40 @@ def close_pairs(bits_a: np.ndarray, bits_b: np.ndarray, threshold: int, chunk: i
         for i, j in zip(*np.nonzero(block <= threshold)):
             pairs.append((start + int(i), int(j), int(block[i, j])))
     return pairs
+
+
+class Drawings:
+    """Sprites (backdrop.Sprite) of the frames one source kept over its static
+    backdrop: which of them, if any, shows the same drawing as a new frame at
+    another spot. Only the few nearest by descriptor are compared pixel by pixel."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self._sprites: list[Sprite] = []
+        self._descriptors = np.empty((0, 144), dtype=np.int16)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def add(self, key: str, sprite: Sprite) -> None:
+        self.keys.append(key)
+        self._sprites.append(sprite)
+        self._descriptors = np.vstack([self._descriptors, sprite.descriptor[None, :]])
+
+    def find(self, sprite: Sprite) -> str | None:
+        """The key of a kept sprite showing the same drawing, or None. A match
+        found more of the drawing than the kept sprite (a pale part over a pale
+        spot of the scene goes unseen) stands in for it from then on, so later
+        frames line up with the whole drawing at once."""
+        if not self.keys:
+            return None
+        distances = np.abs(self._descriptors - sprite.descriptor[None, :]).mean(axis=1)
+        near = np.flatnonzero(distances <= _DESCRIPTOR_FAR)
+        for position in near[np.argsort(distances[near], kind="stable")][:_SPRITE_CANDIDATES]:
+            if same_drawing(sprite, self._sprites[position]):
+                if sprite.area > self._sprites[position].area * _FULLER:
+                    self._sprites[position] = sprite
+                    self._descriptors[position] = sprite.descriptor
+                return self.keys[position]
+        return None
+

@@ -24,6 +24,8 @@ def print_ingest_result(result, console) -> None:
             table.add_row(row["phase"], row["labels"].replace(";", "+"), row["split"], str(row.get("sources", 0)),
                           str(row.get("kept", 0)), str(row.get("dropped", 0)))
         console.print(table)
+    for note in result.notes:
+        console.print(f"[cyan]source:[/cyan] {note}")
     for warning in result.warnings:
         console.print(f"[yellow]note:[/yellow] {warning}")
     if result.leaks:

@@ -1,0 +1,129 @@
+"""A drawing moving across a static detailed scene: the backdrop is estimated,
+the drawing cut out, and the same drawing at another spot is one frame (issue 14)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from ocpipe import backdrop, backgrounds, samples
+from ocpipe.cli import app
+from ocpipe.decode import probe
+from ocpipe.ingest import ingest
+from ocpipe.manifest import read_table
+
+runner = CliRunner()
+
+# Eight clearly distinct drawings (the walk cycle's second half nearly repeats its first).
+DRAWINGS = ("walk0", "walk1", "walk2", "walk3", "idle", "jump", "fall", "climb0")
+
+
+def _crossing(cycles: int = 3, step: int = 16, pan: int = 0, width: int = 480, height: int = 270,
+              character: str = "Robot") -> list[np.ndarray]:
+    """Opaque RGBA frames: the 8 drawings in a loop, held on twos, each drawing
+    `step` pixels further right over a detailed scene; with `pan`, the camera
+    also moves `pan` pixels a drawing across a wider scene."""
+    scene = backgrounds.scene(height, width + pan * len(DRAWINGS) * cycles, np.random.default_rng(5))
+    sprites = [cv2.resize(samples._sprite(character, pose), (72, 96), interpolation=cv2.INTER_AREA) for pose in DRAWINGS]
+    frames = []
+    for drawing in range(len(DRAWINGS) * cycles):
+        canvas = np.zeros((height, width, 4), np.uint8)
+        backgrounds.paste(canvas, sprites[drawing % len(DRAWINGS)], 20 + drawing * step, height - 110)
+        view = scene[:, drawing * pan : drawing * pan + width]
+        opaque = np.dstack([backgrounds.compose(canvas, view), np.full((height, width), 255, np.uint8)])
+        frames += [opaque, opaque]
+    return frames
+
+
+def _write(folder, name: str, fmt: str, frames: list[np.ndarray]):
+    folder.mkdir(parents=True, exist_ok=True)
+    return samples._write(folder / name, fmt, frames, frames[0][:, :, :3] if fmt != ".gif" else None)
+
+
+def _drawing(frame_index: str, held: int = 2) -> str:
+    """The drawing a frame shows; `held` 1 where the writer merged held frames (GIF)."""
+    return DRAWINGS[(int(frame_index) // held) % len(DRAWINGS)]
+
+
+@pytest.mark.parametrize("fmt", [".mp4", ".gif"])
+def test_drawing_crossing_a_scene_is_kept_once_per_drawing(tmp_path, workspace, fmt):
+    source = _write(tmp_path / "in", "run", fmt, _crossing())
+    result = ingest([source], workspace, phase="fullbody", character="Robot")
+    assert result.ok, result.failures
+    record = result.added[0]
+    assert record["backdrop"] == "static"
+    assert any("static backdrop" in note for note in result.notes)
+    # GIF writers merge held frames: 24 frames, one per drawing.
+    held = 2 if record["frames_decoded"] == "48" else 1
+    assert int(record["frames_decoded"]) == 48 // (3 - held)
+    rows = read_table(workspace.manifest)
+    # Every drawing exactly once, cut out: its box is the drawing's (the 72x96 sprite
+    # holds a margin), not the 480x270 canvas.
+    assert sorted(_drawing(row["frame_index"], held) for row in rows) == sorted(DRAWINGS)
+    assert all(row["backdrop"] == "static" and row["background"] == "detailed" for row in rows)
+    assert all(40 <= int(row["box_right"]) - int(row["box_left"]) <= 72 for row in rows)
+    assert all(60 <= int(row["box_bottom"]) - int(row["box_top"]) <= 96 for row in rows)
+    dropped = read_table(workspace.duplicates)
+    assert len(dropped) == int(record["frames_decoded"]) - len(DRAWINGS)
+    kept = {row["path"]: _drawing(row["frame_index"], held) for row in rows}
+    # Each dropped frame repeats the kept frame of its own drawing; most at another spot.
+    assert all(kept[row["duplicate_of"]] == _drawing(row["frame_index"], held) for row in dropped)
+    assert Counter(row["reason"] for row in dropped)["moved"] >= len(DRAWINGS) * 2
+    assert result.leaks == []
+
+
+def test_drawings_at_other_spots_match_and_other_drawings_do_not():
+    """The pixel comparison behind reason=moved, on frames without codec noise."""
+    frames = [frame[:, :, :3] for frame in _crossing(cycles=2)[::2]]
+    fitted = backdrop.fit_backdrop(frames)
+    assert isinstance(fitted, backdrop.Backdrop)
+    sprites = []
+    for frame in frames:
+        cutout = fitted.separate(frame)
+        assert cutout is not None and not cutout.blank
+        sprites.append(cutout.sprite)
+    count = len(DRAWINGS)
+    for index in range(count):
+        assert backdrop.same_drawing(sprites[index + count], sprites[index])  # 8 steps further along
+        assert not any(backdrop.same_drawing(sprites[index + count], sprites[other]) for other in range(count) if other != index)
+
+
+def test_camera_pan_has_no_static_backdrop_and_says_so(tmp_path, workspace):
+    source = _write(tmp_path / "in", "pan", ".mp4", _crossing(pan=12))
+    assert backdrop.estimate_backdrop(source, probe(source))[0] == "moving"
+    result = runner.invoke(app, ["ingest", str(source), "--phase", "fullbody", "--character", "Robot",
+                                 "--workspace", str(workspace.root)])
+    assert result.exit_code == 0, result.output
+    assert "no static backdrop" in result.output
+    (record,) = read_table(workspace.sources)
+    assert record["backdrop"] == "moving"
+    rows = read_table(workspace.manifest)
+    # Today's rule: whole frames compared, so the moving camera keeps many frames.
+    assert all(row["backdrop"] == "" and row["background"] == "detailed" for row in rows)
+    assert len(rows) > len(DRAWINGS)
+
+
+def test_drawing_standing_in_place_keeps_the_whole_frame_rule(tmp_path, workspace):
+    source = _write(tmp_path / "in", "still-walk", ".mp4", _crossing(step=0))
+    result = ingest([source], workspace, phase="fullbody", character="Robot")
+    assert result.added[0]["backdrop"] == "in-place"
+    assert any("doesn't move" in note for note in result.notes)
+
+
+def test_sample_positions_sit_just_past_keyframes_and_spread_over_the_video():
+    keyframes = [0, 250, 500, 750, 1000, 1250]
+    positions = backdrop.video_sample_positions(keyframes, 1440, 15)
+    assert len(positions) >= 15 and positions == sorted(set(positions))
+    for position in positions:  # cheap to seek to: a few dozen frames past a keyframe
+        assert 0 <= position - max(k for k in keyframes if k <= position) <= 40
+    assert {max(k for k in keyframes if k <= p) for p in positions} == set(keyframes)
+    # Many keyframes: one sample after each of 15 of them, spread evenly.
+    many = backdrop.video_sample_positions(list(range(0, 1440, 24)), 1440, 15)
+    assert len(many) == 15 and many[0] == 0 and many[-1] > 1300
+    # A short clip is read through.
+    assert backdrop.video_sample_positions([0], 40, 15) == sorted(set(np.linspace(0, 39, 15).round().astype(int).tolist()))
+
