@@ -97,6 +97,12 @@ class Looks:
                 self._looks[key] = None
         return self._looks[key]
 
+    def discard(self, keys: Iterable[str]) -> None:
+        """Forget kept frames that were dropped after all (the per-source cap)."""
+        for key in keys:
+            self._detailed.discard(key)
+            self._looks.pop(key, None)
+
     def differ(self, frame_look: np.ndarray | None, key: str) -> bool:
         """True when a frame with `frame_look` and the kept frame `key` are both over
         a detailed background and their looks show different pictures."""
@@ -151,3 +157,23 @@ class Drawings:
                 return self.keys[position]
         return None
 
+
+def spread_evenly(frame_indices: list[int], count: int, total: int) -> list[int]:
+    """Positions in `frame_indices` (ascending) of `count` of them spread as evenly
+    as they allow over frames 0..total-1: for each of `count` evenly spaced
+    targets, in order, the nearest frame not yet taken that leaves enough for the rest."""
+    import bisect
+
+    if count >= len(frame_indices):
+        return list(range(len(frame_indices)))
+    chosen: list[int] = []
+    low = 0
+    for step in range(count):
+        target = (step + 0.5) * total / count
+        high = len(frame_indices) - (count - step)  # last position that leaves room
+        at = min(max(bisect.bisect_left(frame_indices, target, low, high + 1), low), high)
+        if at > low and abs(frame_indices[at - 1] - target) <= abs(frame_indices[at] - target):
+            at -= 1
+        chosen.append(at)
+        low = at + 1
+    return chosen

@@ -1,5 +1,6 @@
 """A drawing moving across a static detailed scene: the backdrop is estimated,
-the drawing cut out, and the same drawing at another spot is one frame (issue 14)."""
+the drawing cut out, and the same drawing at another spot is one frame (issue 14).
+Also the per-source cap."""
 
 from __future__ import annotations
 
@@ -126,4 +127,56 @@ def test_sample_positions_sit_just_past_keyframes_and_spread_over_the_video():
     assert len(many) == 15 and many[0] == 0 and many[-1] > 1300
     # A short clip is read through.
     assert backdrop.video_sample_positions([0], 40, 15) == sorted(set(np.linspace(0, 39, 15).round().astype(int).tolist()))
+
+
+def _distinct_sequence(folder, count: int = 32):
+    """A PNG sequence of `count` different drawings (poses x tilts), transparent."""
+    frames = []
+    for number in range(count):
+        sprite = samples._tilt(samples._sprite("Pilot", f"walk{number % 8}"), (number // 8) * 9.0 - 13.5)
+        canvas = np.zeros((200, 160, 4), np.uint8)
+        backgrounds.paste(canvas, sprite, 10, 10)
+        frames.append(canvas)
+    folder.mkdir(parents=True, exist_ok=True)
+    return samples._write(folder / "many", "seq", frames, None)
+
+
+def test_cap_keeps_frames_spread_over_the_source_and_rerun_adds_nothing(tmp_path, workspace):
+    from ocpipe.workspace import Workspace
+
+    source = _distinct_sequence(tmp_path / "in")
+    uncapped = Workspace.at(tmp_path / "uncapped")
+    ingest([source], uncapped, phase="fullbody", character="Pilot", max_frames_per_source=0)
+    distinct = len(read_table(uncapped.manifest))
+    assert distinct > 20
+    result = runner.invoke(app, ["ingest", str(source), "--phase", "fullbody", "--character", "Pilot",
+                                 "--workspace", str(workspace.root), "--max-frames-per-source", "6"])
+    assert result.exit_code == 0, result.output
+    assert "reason=cap" in result.output
+    rows = read_table(workspace.manifest)
+    assert len(rows) == 6
+    (record,) = read_table(workspace.sources)
+    assert record["frames_kept"] == "6" and record["frames_capped"] == str(distinct - 6)
+    # Spread evenly: one kept frame in each sixth of the 32 frames.
+    assert sorted(int(row["frame_index"]) * 6 // 32 for row in rows) == list(range(6))
+    dropped = read_table(workspace.duplicates)
+    capped = [row for row in dropped if row["reason"] == "cap"]
+    assert len(capped) >= distinct - 6
+    kept_paths = {row["path"] for row in rows}
+    assert all(row["duplicate_of"] in kept_paths for row in dropped)
+    assert len(dropped) + len(rows) == 32
+    # Only the kept frames' PNGs remain.
+    stored = {str(path.relative_to(workspace.root)) for path in workspace.processed.rglob("*.png")}
+    assert stored == kept_paths
+    tables = [path.read_bytes() for path in (workspace.manifest, workspace.duplicates, workspace.sources)]
+    again = ingest([source], workspace, phase="fullbody", character="Pilot", max_frames_per_source=6)
+    assert again.added == [] and len(again.already) == 1
+    assert [path.read_bytes() for path in (workspace.manifest, workspace.duplicates, workspace.sources)] == tables
+
+
+def test_negative_cap_is_refused(tmp_path, workspace):
+    from ocpipe.errors import OcpipeError
+
+    with pytest.raises(OcpipeError):
+        ingest([tmp_path], workspace, phase="fullbody", character="Pilot", max_frames_per_source=-1)
 
