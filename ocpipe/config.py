@@ -22,6 +22,9 @@ DEFAULT_MAX_SIDE = 1024
 # duplicates.csv), so one long loop can't flood a character: 200 frames sample
 # a 100 s animation drawn on twos at 24 fps every second drawing.
 DEFAULT_MAX_FRAMES_PER_SOURCE = 200
+# The dataset report warns when one source gives more than this share of a
+# character's frames (with two or more sources).
+DOMINANT_SOURCE_SHARE = 0.5
 # PNG zlib level for stored frames (1 = fast; 9 = smallest, ~5x slower).
 PNG_COMPRESSION = 1
 

@@ -1,6 +1,6 @@
 """A drawing moving across a static detailed scene: the backdrop is estimated,
 the drawing cut out, and the same drawing at another spot is one frame (issue 14).
-Also the per-source cap."""
+Also the per-source cap and the report's dominant-source warning."""
 
 from __future__ import annotations
 
@@ -180,3 +180,12 @@ def test_negative_cap_is_refused(tmp_path, workspace):
     with pytest.raises(OcpipeError):
         ingest([tmp_path], workspace, phase="fullbody", character="Pilot", max_frames_per_source=-1)
 
+
+def test_report_warns_when_one_source_dominates_a_character(tmp_path, workspace):
+    many = _distinct_sequence(tmp_path / "in")
+    still = samples._write(tmp_path / "in" / "pose", "still.png", [np.asarray(_crossing(cycles=1)[0])], None)
+    ingest([many, still], workspace, phase="fullbody", character="Pilot", max_frames_per_source=0)
+    result = runner.invoke(app, ["report", "--workspace", str(workspace.root)])
+    assert result.exit_code == 0, result.output
+    assert "| largest source |" in result.output
+    assert "come from one animation, many" in result.output
