@@ -20,6 +20,8 @@ _SPRITE_CANDIDATES = 4
 _DESCRIPTOR_FAR = 24.0
 # A matching sprite this much larger (area) than the kept one replaces it in the search.
 _FULLER = 1.02
+# Sprites held per source, at most (bounds memory when a source keeps thousands of frames).
+_MAX_SPRITES = 400
 
 
 class HashIndex:
@@ -125,20 +127,33 @@ def close_pairs(bits_a: np.ndarray, bits_b: np.ndarray, threshold: int, chunk: i
 class Drawings:
     """Sprites (backdrop.Sprite) of the frames one source kept over its static
     backdrop: which of them, if any, shows the same drawing as a new frame at
-    another spot. Only the few nearest by descriptor are compared pixel by pixel."""
+    another spot. Only the few nearest by descriptor are compared pixel by pixel.
+    At most _MAX_SPRITES are held (~150 KB each at most); past that the one
+    matched least recently is forgotten (its frame still counts by its hash)."""
 
     def __init__(self) -> None:
         self.keys: list[str] = []
         self._sprites: list[Sprite] = []
-        self._descriptors = np.empty((0, 144), dtype=np.int16)
+        self._descriptors = np.empty((16, 144), dtype=np.int16)
+        self._used: list[int] = []  # when each sprite was last added or matched
+        self._clock = 0
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def add(self, key: str, sprite: Sprite) -> None:
+        self._clock += 1
+        if len(self.keys) >= _MAX_SPRITES:
+            position = int(np.argmin(self._used))
+            self.keys[position], self._sprites[position], self._used[position] = key, sprite, self._clock
+            self._descriptors[position] = sprite.descriptor
+            return
+        if len(self.keys) == len(self._descriptors):
+            self._descriptors = np.concatenate([self._descriptors, np.empty_like(self._descriptors)])
+        self._descriptors[len(self.keys)] = sprite.descriptor
         self.keys.append(key)
         self._sprites.append(sprite)
-        self._descriptors = np.vstack([self._descriptors, sprite.descriptor[None, :]])
+        self._used.append(self._clock)
 
     def find(self, sprite: Sprite) -> str | None:
         """The key of a kept sprite showing the same drawing, or None. A match
@@ -147,13 +162,15 @@ class Drawings:
         frames line up with the whole drawing at once."""
         if not self.keys:
             return None
-        distances = np.abs(self._descriptors - sprite.descriptor[None, :]).mean(axis=1)
+        self._clock += 1
+        distances = np.abs(self._descriptors[: len(self.keys)] - sprite.descriptor[None, :]).mean(axis=1)
         near = np.flatnonzero(distances <= _DESCRIPTOR_FAR)
         for position in near[np.argsort(distances[near], kind="stable")][:_SPRITE_CANDIDATES]:
             if same_drawing(sprite, self._sprites[position]):
                 if sprite.area > self._sprites[position].area * _FULLER:
                     self._sprites[position] = sprite
                     self._descriptors[position] = sprite.descriptor
+                self._used[position] = self._clock
                 return self.keys[position]
         return None
 

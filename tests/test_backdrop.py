@@ -93,6 +93,24 @@ def test_drawings_at_other_spots_match_and_other_drawings_do_not():
         assert not any(backdrop.same_drawing(sprites[index + count], sprites[other]) for other in range(count) if other != index)
 
 
+def test_drawings_index_holds_a_bounded_number_of_sprites(monkeypatch):
+    """A source keeping thousands of frames over its backdrop must not hold
+    thousands of sprites: past the bound the least recently matched one goes."""
+    from ocpipe import dedupe
+
+    frames = [frame[:, :, :3] for frame in _crossing(cycles=2)[::2]]
+    fitted = backdrop.fit_backdrop(frames)
+    sprites = [fitted.separate(frame).sprite for frame in frames]
+    monkeypatch.setattr(dedupe, "_MAX_SPRITES", 3)
+    drawings = dedupe.Drawings()
+    for index in range(3):
+        drawings.add(f"kept{index}", sprites[index])
+    assert drawings.find(sprites[len(DRAWINGS)]) == "kept0"  # drawing 0 again, 8 steps on: matched, so recent
+    drawings.add("kept3", sprites[3])  # replaces kept1, the least recently used
+    assert len(drawings) == 3 and sorted(drawings.keys) == ["kept0", "kept2", "kept3"]
+    assert drawings.find(sprites[len(DRAWINGS) + 1]) is None
+
+
 def test_camera_pan_has_no_static_backdrop_and_says_so(tmp_path, workspace):
     source = _write(tmp_path / "in", "pan", ".mp4", _crossing(pan=12))
     assert backdrop.estimate_backdrop(source, probe(source))[0] == "moving"
