@@ -75,6 +75,9 @@ def test_drawing_crossing_a_scene_is_kept_once_per_drawing(tmp_path, workspace, 
     assert all(kept[row["duplicate_of"]] == _drawing(row["frame_index"], held) for row in dropped)
     assert Counter(row["reason"] for row in dropped)["moved"] >= len(DRAWINGS) * 2
     assert result.leaks == []
+    manifest = workspace.manifest.read_bytes()
+    again = ingest([source], workspace, phase="fullbody", character="Robot")
+    assert again.added == [] and workspace.manifest.read_bytes() == manifest
 
 
 def test_drawings_at_other_spots_match_and_other_drawings_do_not():
