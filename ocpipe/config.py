@@ -19,8 +19,8 @@ HASH_BACKGROUND = 128
 DEFAULT_MAX_SIDE = 1024
 # Most frames kept per source (0: no limit). A source with more distinct frames
 # keeps this many spread evenly over its length (the rest: reason=cap in
-# duplicates.csv), so one long loop can't flood a character: 200 frames sample
-# a 100 s animation drawn on twos at 24 fps every second drawing.
+# duplicates.csv), so one long loop can't flood a character: 200 frames still
+# keep a drawing every half second of a 100 s animation.
 DEFAULT_MAX_FRAMES_PER_SOURCE = 200
 # The dataset report warns when one source gives more than this share of a
 # character's frames (with two or more sources).
