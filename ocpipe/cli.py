@@ -102,6 +102,7 @@ def ingest(
     threshold: Annotated[int, typer.Option(help=f"Hamming distance (bits of {config.HASH_BITS}) at or under which a frame is a near-duplicate.")] = config.DEFAULT_THRESHOLD,
     seed: SeedOption = config.DEFAULT_SEED,
     max_side: Annotated[int, typer.Option(help="Shrink stored frames so the longest side is at most this many pixels (0: keep full size).")] = config.DEFAULT_MAX_SIDE,
+    max_frames_per_source: Annotated[int, typer.Option(help="Most frames kept per source, spread evenly over it; the rest are recorded as reason=cap (0: no limit).")] = config.DEFAULT_MAX_FRAMES_PER_SOURCE,
 ) -> None:
     """Extract frames, drop near-identical ones, and split train/val/test by source animation."""
     from .ingest import ingest as run_ingest
@@ -110,7 +111,8 @@ def ingest(
 
     try:
         with _RichProgress() as progress:
-            result = run_ingest(paths, Workspace.at(workspace), phase, character, threshold, seed, max_side, progress)
+            result = run_ingest(paths, Workspace.at(workspace), phase, character, threshold, seed, max_side, progress,
+                                max_frames_per_source=max_frames_per_source)
     except OcpipeError as exc:
         raise _fail(str(exc))
     print_ingest_result(result, _console())

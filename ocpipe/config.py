@@ -17,6 +17,14 @@ HASH_BACKGROUND = 128
 # Stored frames are shrunk (never enlarged) so their longest side is at most
 # this many pixels; 0 keeps full resolution. The CNNs look at <= 384 px.
 DEFAULT_MAX_SIDE = 1024
+# Most frames kept per source (0: no limit). A source with more distinct frames
+# keeps this many spread evenly over its length (the rest: reason=cap in
+# duplicates.csv), so one long loop can't flood a character: 200 frames still
+# keep a drawing every half second of a 100 s animation.
+DEFAULT_MAX_FRAMES_PER_SOURCE = 200
+# The dataset report warns when one source gives more than this share of a
+# character's frames (with two or more sources).
+DOMINANT_SOURCE_SHARE = 0.5
 # PNG zlib level for stored frames (1 = fast; 9 = smallest, ~5x slower).
 PNG_COMPRESSION = 1
 

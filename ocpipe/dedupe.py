@@ -10,7 +10,18 @@ from pathlib import Path
 
 import numpy as np
 
+from .backdrop import Sprite, same_drawing
 from .hashing import hamming, look, same_picture
+
+# Sprites compared pixel by pixel per frame, at most: the nearest by descriptor.
+_SPRITE_CANDIDATES = 4
+# Sprites whose descriptors (12x12 grey) differ by more than this mean (0..255)
+# are different drawings without a closer look.
+_DESCRIPTOR_FAR = 24.0
+# A matching sprite this much larger (area) than the kept one replaces it in the search.
+_FULLER = 1.02
+# Sprites held per source, at most (bounds memory when a source keeps thousands of frames).
+_MAX_SPRITES = 400
 
 
 class HashIndex:
@@ -41,6 +52,11 @@ class HashIndex:
         self._count = min(self._count, size)
         del self.keys[size:]
 
+    def bits(self, key: str) -> np.ndarray:
+        """The stored hash of `key` (the latest one added under that key)."""
+        position = len(self.keys) - 1 - self.keys[::-1].index(key)
+        return self._bits[position]
+
     def within(self, bits: np.ndarray, threshold: int) -> list[tuple[str, int]]:
         """(key, distance) of every stored hash within `threshold` bits, nearest first."""
         if self._count == 0:
@@ -59,7 +75,9 @@ class Looks:
 
     def __init__(self, root: Path, rows: Iterable[dict] = ()) -> None:
         self.root = root
-        self._detailed = {row["path"] for row in rows if row.get("background") == "detailed"}
+        # Frames cut from a static backdrop have no look: their hash is of the drawing alone.
+        self._detailed = {row["path"] for row in rows
+                          if row.get("background") == "detailed" and row.get("backdrop") != "static"}
         self._looks: dict[str, np.ndarray | None] = {}
 
     def add(self, key: str, frame_look: np.ndarray) -> None:
@@ -81,6 +99,12 @@ class Looks:
                 self._looks[key] = None
         return self._looks[key]
 
+    def discard(self, keys: Iterable[str]) -> None:
+        """Forget kept frames that were dropped after all (the per-source cap)."""
+        for key in keys:
+            self._detailed.discard(key)
+            self._looks.pop(key, None)
+
     def differ(self, frame_look: np.ndarray | None, key: str) -> bool:
         """True when a frame with `frame_look` and the kept frame `key` are both over
         a detailed background and their looks show different pictures."""
@@ -98,3 +122,75 @@ def close_pairs(bits_a: np.ndarray, bits_b: np.ndarray, threshold: int, chunk: i
         for i, j in zip(*np.nonzero(block <= threshold)):
             pairs.append((start + int(i), int(j), int(block[i, j])))
     return pairs
+
+
+class Drawings:
+    """Sprites (backdrop.Sprite) of the frames one source kept over its static
+    backdrop: which of them, if any, shows the same drawing as a new frame at
+    another spot. Only the few nearest by descriptor are compared pixel by pixel.
+    At most _MAX_SPRITES are held (~150 KB each at most); past that the one
+    matched least recently is forgotten (its frame still counts by its hash)."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self._sprites: list[Sprite] = []
+        self._descriptors = np.empty((16, 144), dtype=np.int16)
+        self._used: list[int] = []  # when each sprite was last added or matched
+        self._clock = 0
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def add(self, key: str, sprite: Sprite) -> None:
+        self._clock += 1
+        if len(self.keys) >= _MAX_SPRITES:
+            position = int(np.argmin(self._used))
+            self.keys[position], self._sprites[position], self._used[position] = key, sprite, self._clock
+            self._descriptors[position] = sprite.descriptor
+            return
+        if len(self.keys) == len(self._descriptors):
+            self._descriptors = np.concatenate([self._descriptors, np.empty_like(self._descriptors)])
+        self._descriptors[len(self.keys)] = sprite.descriptor
+        self.keys.append(key)
+        self._sprites.append(sprite)
+        self._used.append(self._clock)
+
+    def find(self, sprite: Sprite) -> str | None:
+        """The key of a kept sprite showing the same drawing, or None. A match
+        found more of the drawing than the kept sprite (a pale part over a pale
+        spot of the scene goes unseen) stands in for it from then on, so later
+        frames line up with the whole drawing at once."""
+        if not self.keys:
+            return None
+        self._clock += 1
+        distances = np.abs(self._descriptors[: len(self.keys)] - sprite.descriptor[None, :]).mean(axis=1)
+        near = np.flatnonzero(distances <= _DESCRIPTOR_FAR)
+        for position in near[np.argsort(distances[near], kind="stable")][:_SPRITE_CANDIDATES]:
+            if same_drawing(sprite, self._sprites[position]):
+                if sprite.area > self._sprites[position].area * _FULLER:
+                    self._sprites[position] = sprite
+                    self._descriptors[position] = sprite.descriptor
+                self._used[position] = self._clock
+                return self.keys[position]
+        return None
+
+
+def spread_evenly(frame_indices: list[int], count: int, total: int) -> list[int]:
+    """Positions in `frame_indices` (ascending) of `count` of them spread as evenly
+    as they allow over frames 0..total-1: for each of `count` evenly spaced
+    targets, in order, the nearest frame not yet taken that leaves enough for the rest."""
+    import bisect
+
+    if count >= len(frame_indices):
+        return list(range(len(frame_indices)))
+    chosen: list[int] = []
+    low = 0
+    for step in range(count):
+        target = (step + 0.5) * total / count
+        high = len(frame_indices) - (count - step)  # last position that leaves room
+        at = min(max(bisect.bisect_left(frame_indices, target, low, high + 1), low), high)
+        if at > low and abs(frame_indices[at - 1] - target) <= abs(frame_indices[at] - target):
+            at -= 1
+        chosen.append(at)
+        low = at + 1
+    return chosen

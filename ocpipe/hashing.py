@@ -88,6 +88,12 @@ def _thumbnails(frame: np.ndarray) -> tuple[np.ndarray, float, np.ndarray | None
     return cv2.resize(frame, size, interpolation=cv2.INTER_AREA), scale, double
 
 
+def thumbnail(frame: np.ndarray) -> np.ndarray:
+    """The frame shrunk so its longest side is at most _THUMB_SIDE pixels (content
+    detection and classify_background work on it)."""
+    return _thumbnails(frame)[0]
+
+
 def _ring(image: np.ndarray, width: int = 2) -> np.ndarray:
     """The pixels of a border ring `width` pixels wide, as an (N, C) or (N,) array."""
     parts = [image[:width], image[-width:], image[width:-width, :width], image[width:-width, -width:]]
@@ -251,8 +257,6 @@ def hash_frame(frame: np.ndarray, hash_size: int = HASH_SIZE, background: str | 
     frames, so one source is treated one way throughout. `with_look=False` skips
     the look (only deduplication needs it)."""
     import cv2
-    import imagehash
-    from PIL import Image
 
     thumb, scale, double = _thumbnails(frame)
     # The border-plane fit serves both the drawn mask and the background check.
@@ -293,11 +297,18 @@ def hash_frame(frame: np.ndarray, hash_size: int = HASH_SIZE, background: str | 
         difference = background_difference(small, fit_background(thumb), _fraction(box, width, height))
         small = np.ascontiguousarray(small[:, :, :3])
         small[difference <= _COLOUR_DRAWN] = HASH_BACKGROUND
-    grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-    digest = imagehash.phash(Image.fromarray(grey), hash_size=hash_size)
-    bits = np.packbits(digest.hash.ravel())
+    bits = phash_bits(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), hash_size)
     frame_look = look(frame, double) if with_look and background == "detailed" and not blank else None
     return FrameHash(bits=bits, box=box, blank=blank, background=background, look=frame_look)
+
+
+def phash_bits(grey: np.ndarray, hash_size: int = HASH_SIZE) -> np.ndarray:
+    """Packed pHash (hash_size**2 bits) of a grey uint8 picture, normally
+    (hash_size * 4) pixels square: already cropped, composed and shrunk."""
+    import imagehash
+    from PIL import Image
+
+    return np.packbits(imagehash.phash(Image.fromarray(grey), hash_size=hash_size).hash.ravel())
 
 
 def look(frame: np.ndarray, double: np.ndarray | None = None) -> np.ndarray:

@@ -1,10 +1,12 @@
 """`ocpipe ingest`: sources -> deduplicated PNG frames, manifest rows and splits.
 
-Pipeline for each source: decode (stream) -> hash -> drop near-duplicates of
-frames already kept for the same phase and characters -> write kept frames
-(PNG, in a small thread pool) -> assign the source a split -> commit tables.
-Tables are committed after every source, so a killed run loses at most the
-source in flight and a re-run completes it.
+Pipeline for each source: estimate a static backdrop (opaque animations over a
+detailed scene; see backdrop.py) -> decode (stream) -> hash the drawn content ->
+drop near-duplicates of frames already kept for the same phase and characters,
+and repeats of a drawing at another spot over the backdrop -> write kept frames
+(PNG, in a small thread pool) -> cap the source's frames (spread evenly) ->
+assign the source a split -> commit tables. Tables are committed after every
+source, so a killed run loses at most the source in flight and a re-run completes it.
 """
 
 from __future__ import annotations
@@ -19,11 +21,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DEFAULT_MAX_SIDE, DEFAULT_SEED, DEFAULT_THRESHOLD, HASH_BITS, PNG_COMPRESSION, SPLITS
+from .backdrop import STATUS_STATIC, STATUS_TEXT, estimate_backdrop, same_frame
+from .config import (
+    DEFAULT_MAX_FRAMES_PER_SOURCE,
+    DEFAULT_MAX_SIDE,
+    DEFAULT_SEED,
+    DEFAULT_THRESHOLD,
+    HASH_BITS,
+    PNG_COMPRESSION,
+    SPLITS,
+)
 from .decode import iter_frames, probe
-from .dedupe import HashIndex, Looks
+from .dedupe import Drawings, HashIndex, Looks, spread_evenly
 from .errors import InputError, OcpipeError
-from .hashing import FrameHash, hash_frame, hex_to_bits
+from .hashing import FrameHash, hamming, hash_frame, hex_to_bits, phash_bits
 from .manifest import (
     DUPLICATE_COLUMNS,
     MANIFEST_COLUMNS,
@@ -88,6 +99,7 @@ class IngestResult:
     already: list[str] = field(default_factory=list)  # source paths that were ingested before
     failures: list[Failure] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # per new source: backdrop found or not, frames capped
     summary: list[dict] = field(default_factory=list)  # per phase/labels/split counts
     leaks: list[dict] = field(default_factory=list)  # audit: cross-split near-duplicates
 
@@ -164,6 +176,7 @@ def _ingest_source(
     index: HashIndex,
     threshold: int,
     max_side: int,
+    max_frames: int,
     pool: ThreadPoolExecutor,
     progress: Progress,
     looks: Looks,
@@ -173,31 +186,58 @@ def _ingest_source(
     workspace = dataset.workspace
     labels = candidate.labels
     info = probe(source_path)
+    status, backdrop = estimate_backdrop(source_path, info)
     out_dir = workspace.processed / labels.phase / labels.folder / f"{_safe_stem(source_path)}-{source_id[:8]}"
     relative_source = workspace.relative(source_path)
     kept: list[Row] = []
     dropped: list[Row] = []
+    dropped_bits: dict[int, np.ndarray] = {}  # hashes of dropped frames, should the cap re-point them
     pending: list[Future] = []
     index_size = len(index)
+    drawings = Drawings()  # this source's kept drawings over its backdrop
     decoded = 0
     progress.start(f"{labels.phase}/{labels.folder}/{source_path.name}", info.frame_count or None)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        source_background = None
+        # Over a static backdrop the source is detailed throughout; else its first drawn frame decides.
+        source_background = "detailed" if backdrop is not None else None
+        held = None  # (work copy, row, hash) of the previous frame, when it was cut from the backdrop
         for frame_index, frame in enumerate(iter_frames(source_path, info, read_ahead=_READ_AHEAD)):
             decoded += 1
             progress.advance()
-            digest = hash_frame(frame, background=source_background)
-            if source_background is None and not digest.blank and digest.background != "transparent":
-                source_background = digest.background  # one kind of opaque background per source
             base = {"source_id": source_id, "frame_index": str(frame_index), "phase": labels.phase,
                     "labels": labels.joined, "source_path": relative_source}
+            cutout = work = None
+            if backdrop is not None and frame.shape[:2] == backdrop.image.shape[:2]:
+                work = backdrop.work_of(frame)
+                if held is not None and same_frame(work, held[0]):
+                    dropped.append(_held_copy(base, held[1]))  # drawn on twos (or threes...)
+                    dropped_bits[frame_index] = held[2]
+                    continue
+                cutout = backdrop.separate(frame, work)  # None: this frame doesn't fit the backdrop
+            if cutout is not None:
+                digest = FrameHash(bits=np.zeros(HASH_BITS // 8, np.uint8) if cutout.blank else phash_bits(cutout.hash_input),
+                                   box=cutout.box, blank=cutout.blank, background="detailed")
+            else:
+                digest = hash_frame(frame, background=source_background)
+            if source_background is None and not digest.blank and digest.background != "transparent":
+                source_background = digest.background  # one kind of opaque background per source
             if digest.blank:
                 dropped.append({**base, "duplicate_of": "", "distance": "", "reason": "blank"})
+                held = (work, dropped[-1], digest.bits) if cutout is not None else None
                 continue
             match, distance = _duplicate_of(digest, index, threshold, looks)
+            reason = "near-duplicate"
+            if match is None and cutout is not None:
+                # The same drawing at another spot: its hash sees another crop's
+                # codec noise and edges, so the drawings themselves are compared.
+                match = drawings.find(cutout.sprite)
+                if match is not None:
+                    distance, reason = int(hamming(index.bits(match), digest.bits)), "moved"
             if match is not None:
-                dropped.append({**base, "duplicate_of": match, "distance": str(distance), "reason": "near-duplicate"})
+                dropped.append({**base, "duplicate_of": match, "distance": str(distance), "reason": reason})
+                dropped_bits[frame_index] = digest.bits
+                held = (work, dropped[-1], digest.bits) if cutout is not None else None
                 continue
             width, height = _stored_size(frame, max_side)
             scale = width / frame.shape[1]
@@ -206,18 +246,29 @@ def _ingest_source(
             index.add(digest.bits, relative)
             if digest.look is not None:
                 looks.add(relative, digest.look)
+            if cutout is not None:
+                drawings.add(relative, cutout.sprite)
             left, top, right, bottom = (round(v * scale) for v in digest.box)
             kept.append({
                 **base, "path": relative, "width": str(width), "height": str(height),
                 "phash": digest.hex, "split": split, "has_alpha": str(int(frame.shape[2] == 4)),
                 "background": digest.background, "box_left": str(left), "box_top": str(top),
                 "box_right": str(right), "box_bottom": str(bottom),
+                "backdrop": STATUS_STATIC if cutout is not None else "",
             })
+            held = (work, kept[-1], digest.bits) if cutout is not None else None
             pending.append(pool.submit(_write_png, target, frame, (width, height)))
             if len(pending) >= _MAX_PENDING_WRITES:
                 pending.pop(0).result()
         for future in pending:
             future.result()
+        capped: list[str] = []
+        if max_frames and len(kept) > max_frames:
+            kept, dropped, capped = _cap(kept, dropped, dropped_bits, max_frames, decoded, workspace)
+            index.truncate(index_size)
+            for row in kept:
+                index.add(hex_to_bits(row["phash"]), row["path"])
+            looks.discard(capped)
     except BaseException:
         for future in pending:
             future.cancel()
@@ -236,8 +287,54 @@ def _ingest_source(
         "source_id": source_id, "source_path": relative_source, "phase": labels.phase, "labels": labels.joined,
         "split": split, "kind": info.kind, "frames_decoded": str(decoded), "frames_kept": str(len(kept)),
         "frames_dropped": str(len(dropped)), "has_alpha": str(int(info.has_alpha)),
+        "backdrop": status, "frames_capped": str(len(capped)),
     }
     return kept, dropped, record
+
+
+def _held_copy(base: Row, previous: Row) -> Row:
+    """The duplicates.csv row of a frame that shows the same picture as the
+    previous one: it repeats what that one was (kept, a duplicate, or blank)."""
+    if previous.get("reason") == "blank":
+        return {**base, "duplicate_of": "", "distance": "", "reason": "blank"}
+    if "path" in previous:  # kept
+        return {**base, "duplicate_of": previous["path"], "distance": "0", "reason": "near-duplicate"}
+    return {**base, "duplicate_of": previous["duplicate_of"], "distance": previous["distance"], "reason": previous["reason"]}
+
+
+def _cap(kept: list[Row], dropped: list[Row], dropped_bits: dict[int, np.ndarray], max_frames: int,
+         decoded: int, workspace: Workspace) -> tuple[list[Row], list[Row], list[str]]:
+    """Keep `max_frames` of a source's kept frames, spread evenly over its length;
+    the others become reason=cap rows naming the nearest (by hash) frame that
+    stays, their PNGs are deleted, and frames that repeated them are re-pointed
+    (reason=cap too: what they repeat is gone). Returns (kept, dropped, paths capped)."""
+    kept = sorted(kept, key=lambda row: int(row["frame_index"]))
+    chosen = set(spread_evenly([int(row["frame_index"]) for row in kept], max_frames, decoded))
+    stay = [row for position, row in enumerate(kept) if position in chosen]
+    gone = [row for position, row in enumerate(kept) if position not in chosen]
+    stay_bits = np.stack([hex_to_bits(row["phash"]) for row in stay])
+
+    def nearest(bits: np.ndarray) -> tuple[str, int]:
+        distances = hamming(stay_bits, bits)
+        best = int(np.argmin(distances))
+        return stay[best]["path"], int(distances[best])
+
+    replaced: dict[str, str] = {}
+    rows = []
+    for row in gone:
+        path, distance = nearest(hex_to_bits(row["phash"]))
+        replaced[row["path"]] = path
+        rows.append({key: row[key] for key in ("source_id", "frame_index", "phase", "labels", "source_path")}
+                    | {"duplicate_of": path, "distance": str(distance), "reason": "cap"})
+        workspace.absolute(row["path"]).unlink(missing_ok=True)
+    for row in dropped:
+        if row["duplicate_of"] in replaced:
+            path, distance = nearest(dropped_bits[int(row["frame_index"])])
+            rows.append(row | {"duplicate_of": path, "distance": str(distance), "reason": "cap"})
+        else:
+            rows.append(row)
+    rows.sort(key=lambda row: int(row["frame_index"]))
+    return stay, rows, [row["path"] for row in gone]
 
 
 def ingest(
@@ -249,11 +346,15 @@ def ingest(
     seed: int = DEFAULT_SEED,
     max_side: int = DEFAULT_MAX_SIDE,
     progress: Progress | None = None,
+    max_frames_per_source: int = DEFAULT_MAX_FRAMES_PER_SOURCE,
 ) -> IngestResult:
     """Ingest sources (files or folders) into `workspace`. Never raises for a bad
-    input: each failure is recorded in the result and the others go on."""
+    input: each failure is recorded in the result and the others go on.
+    `max_frames_per_source`: most frames kept per source (0: no limit)."""
     if not 0 <= threshold <= HASH_BITS:
         raise OcpipeError(f"--threshold must be between 0 and {HASH_BITS} bits")
+    if max_frames_per_source < 0:
+        raise OcpipeError("--max-frames-per-source must be 0 (no limit) or more")
     progress = progress or Progress()
     result = IngestResult()
     candidates: list[Candidate] = []
@@ -307,7 +408,7 @@ def ingest(
                 kept, dropped, record = _ingest_source(
                     dataset, candidate, source_path, source_id, splits[source_id],
                     indexes[_group_key(candidate.labels.phase, candidate.labels.joined)],
-                    threshold, max_side, pool, progress, looks,
+                    threshold, max_side, max_frames_per_source, pool, progress, looks,
                 )
             except OcpipeError as exc:
                 result.failures.append(Failure(candidate.path, str(exc)))
@@ -320,6 +421,7 @@ def ingest(
             dataset.sources.append(record)
             dataset.save()
             result.added.append(record)
+            result.notes.extend(source_notes(record))
 
     if not dataset.workspace.manifest.exists() and dataset.sources:
         dataset.save()
@@ -343,6 +445,22 @@ def summarize(dataset: Dataset) -> list[dict]:
         {"phase": phase, "labels": labels, "split": split, **counts}
         for (phase, labels, split), counts in sorted(table.items(), key=lambda item: (item[0][0], item[0][1], SPLITS.index(item[0][2])))
     ]
+
+
+def source_notes(record: Row) -> list[str]:
+    """Plain words on how one new source was deduplicated: whether its drawing was
+    cut from a static backdrop (or why not), and how many frames the cap dropped."""
+    name = record["source_path"].rsplit("/", 1)[-1]
+    notes = []
+    status = record.get("backdrop", "")
+    if status:
+        notes.append(f"{name}: {STATUS_TEXT.get(status, status)}")
+    capped = int(record.get("frames_capped") or 0)
+    if capped:
+        kept = int(record["frames_kept"])
+        notes.append(f"{name}: {kept + capped} distinct frames, {kept} kept spread over the animation "
+                     f"(--max-frames-per-source); {capped} recorded as reason=cap in duplicates.csv")
+    return notes
 
 
 def split_warnings(dataset: Dataset) -> list[str]:

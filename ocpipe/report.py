@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .config import IMBALANCE_RATIO, SPLITS
+from .config import DOMINANT_SOURCE_SHARE, IMBALANCE_RATIO, SPLITS
 from .errors import WorkspaceError
 from .manifest import read_table
 
@@ -24,6 +24,8 @@ def print_ingest_result(result, console) -> None:
             table.add_row(row["phase"], row["labels"].replace(";", "+"), row["split"], str(row.get("sources", 0)),
                           str(row.get("kept", 0)), str(row.get("dropped", 0)))
         console.print(table)
+    for note in result.notes:
+        console.print(f"[cyan]source:[/cyan] {note}")
     for warning in result.warnings:
         console.print(f"[yellow]note:[/yellow] {warning}")
     if result.leaks:
@@ -88,7 +90,9 @@ def contact_sheet(workspace, rows, path: Path, columns: int = 8, cell: int = 96)
 
 def dataset_report(workspace) -> tuple[Path, str]:
     """Counts per phase/character/split, imbalance warnings, background mix per
-    character, and a contact sheet per phase and character. Returns (report path, text)."""
+    character, the share of its frames that comes from its largest source (a
+    warning when that is over DOMINANT_SOURCE_SHARE with several sources), and a
+    contact sheet per phase and character. Returns (report path, text)."""
     if not workspace.manifest.exists():
         raise WorkspaceError(f"no manifest at {workspace.manifest}; run `ocpipe ingest` first")
     manifest = read_table(workspace.manifest)
@@ -96,14 +100,26 @@ def dataset_report(workspace) -> tuple[Path, str]:
     groups: dict[tuple[str, str], list] = defaultdict(list)
     for row in manifest:
         groups[(row["phase"], row["labels"])].append(row)
-    lines = ["# ocpipe dataset report", "", "| phase | characters | sources | train | val | test | backgrounds |", "|---|---|---|---|---|---|---|"]
+    lines = ["# ocpipe dataset report", "",
+             "| phase | characters | sources | train | val | test | backgrounds | largest source |",
+             "|---|---|---|---|---|---|---|---|"]
     warnings = []
+    names = {row["source_id"]: row["source_path"].rsplit("/", 1)[-1] for row in sources}
     for (phase, labels), rows in sorted(groups.items()):
         splits = Counter(row["split"] for row in rows)
         kinds = Counter(row.get("background", "") for row in rows)
         n_sources = sum(1 for s in sources if s["phase"] == phase and s["labels"] == labels)
         mix = ", ".join(f"{kind} {count}" for kind, count in kinds.most_common())
-        lines.append(f"| {phase} | {labels.replace(';', '+')} | {n_sources} | {splits['train']} | {splits['val']} | {splits['test']} | {mix} |")
+        per_source = Counter(row["source_id"] for row in rows)
+        largest, count = per_source.most_common(1)[0]
+        share = count / len(rows)
+        name = names.get(largest, largest[:8])
+        lines.append(f"| {phase} | {labels.replace(';', '+')} | {n_sources} | {splits['train']} | {splits['val']} | {splits['test']} | {mix} "
+                     f"| {share:.0%} ({name}) |")
+        if len(per_source) >= 2 and share > DOMINANT_SOURCE_SHARE:
+            warnings.append(f"{phase}/{labels.replace(';', '+')}: {count} of its {len(rows)} frames ({share:.0%}) come from one animation, "
+                            f"{name}; the model may learn that clip rather than the character. Add other animations of it, "
+                            "or lower --max-frames-per-source when ingesting such clips")
         if len(kinds) == 1 and len(rows) >= 4:
             warnings.append(f"{phase}/{labels.replace(';', '+')}: every frame has a {next(iter(kinds))} background; "
                             "draw it on other kinds of background so the model can't use the background to recognise it")
