@@ -43,6 +43,7 @@ from .manifest import (
     read_table,
     write_table,
 )
+from .progress import Progress
 from .split import assign_splits
 from .workspace import Candidate, Failure, Workspace, content_id, copy_into_raw, discover, is_inside
 
@@ -54,16 +55,6 @@ _MAX_PENDING_WRITES = 8
 _LOOK_CANDIDATES = 16
 # Frames decoded ahead in a background thread while the current one is hashed.
 _READ_AHEAD = 4
-
-
-class Progress:
-    """Progress reporting hook; the CLI passes one that draws a bar. Default: silent."""
-
-    def start(self, label: str, total: int | None) -> None: ...
-
-    def advance(self, frames: int = 1) -> None: ...
-
-    def finish(self) -> None: ...
 
 
 @dataclass
