@@ -315,14 +315,15 @@ def build_demo(workspace: Path | str = "."):
             picture = overlay(result["base"], combined)
         else:
             picture = result["overlays"][shown]
-        summary = {key: result[key] for key in ("phase", "top", "scores", "labels", "overlays") if key in result}
-        return result["scores"], picture, summary
+        summary = {key: result[key] for key in ("phase", "top", "scores", "labels", "overlays", "recognised", "blank")
+                   if key in result}
+        return _label_value(result), picture, summary
 
     def scores(image, phase):
         """The /scores API: label confidences only, no Grad-CAM (faster, for scripts)."""
         def work():
             rgba, chosen = resolve(image, phase)
-            return models.predict(rgba, chosen)["scores"]
+            return _label_value(models.predict(rgba, chosen))
 
         return answer(work)
 
@@ -330,11 +331,15 @@ def build_demo(workspace: Path | str = "."):
         if not result:
             return [], ""
         gallery = [(picture, f"{name}: {result['scores'][name]:.0%}") for name, picture in result["overlays"].items()]
+        from .predict import summary as plain_words
+
         words = f"Phase: **{result['phase']}**. "
         if "labels" in result:
             words += "Characters found: " + (", ".join(result["labels"]) or "none over their thresholds") + "."
-        else:
+        elif result.get("recognised", True):
             words += f"Most likely: **{result['top']}** ({result['scores'][result['top']]:.0%})."
+        else:
+            words += f"**{plain_words(result).capitalize()}**: the heat map shows what the closest one's evidence would be."
         return gallery, words
 
     # Uploads and results live in Gradio's cache folder: files older than an hour go, checked hourly.
@@ -357,14 +362,14 @@ def build_demo(workspace: Path | str = "."):
                         sketch = gr.Sketchpad(label="Draw", type="filepath", image_mode="RGBA")
                         sketch_button = gr.Button("Who is it?", elem_id="predict-sketch")
             with gr.Column():
-                label = gr.Label(num_top_classes=5, label="Characters", elem_id="label")
+                label = _headline_label(gr.Label(num_top_classes=5, label="Characters", elem_id="label"))
                 heat = gr.Image(label="Grad-CAM", type="numpy", elem_id="overlay", interactive=False)
                 summary = gr.Markdown(elem_id="summary")
                 gallery = gr.Gallery(label="Heat map per character", columns=3, height="auto")
         _undecoded_uploads(image, sketch)  # readers.py decodes, within the pixel budget
         examples = _examples(workspace, trained)
         if examples:
-            gr.Examples(examples, inputs=[image, phase], label="Test-split examples (never seen in training)")
+            gr.Examples(examples, inputs=[image, phase], label=_examples_label(workspace, trained))
         scores_button = gr.Button(visible=False)  # carries the API-only /scores endpoint
         scores_button.click(scores, [image, phase], [label], api_name="scores")
         last = gr.State(None, time_to_live=_STATE_SECONDS)  # per browser session: the last result, for the gallery
@@ -375,6 +380,52 @@ def build_demo(workspace: Path | str = "."):
     # A flood waits in a bounded queue; beyond it, requests are refused ("queue is full").
     demo.queue(default_concurrency_limit=DEMO_CONCURRENCY, max_size=DEMO_QUEUE_SIZE)
     return demo
+
+
+def _examples_label(workspace: Workspace, phases: list[str]) -> str:
+    """Honest words over the examples: test-split frames were never seen in training,
+    unless a phase was measured by cross-validation (its model learned from them all)."""
+    import json
+
+    folds = []
+    for phase in phases:
+        try:
+            metrics = json.loads((workspace.model_dir(phase) / "metrics.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if metrics.get("regime") == "cross-validation":
+            folds.append(phase)
+    if not folds:
+        return "Test-split examples (never seen in training)"
+    return (f"Test-split examples (never seen in training, except in {', '.join(folds)}: measured by cross-validation, "
+            "that model learned from every animation)")
+
+
+NONE_OF_THEM = "none of the trained characters"
+
+
+def _label_value(result: dict) -> dict:
+    """What the Label shows: the characters' confidences, headed by the top one, or
+    by NONE_OF_THEM when the open-set rule (openset.py) says it is none of them."""
+    if result.get("recognised", True) or "labels" in result:
+        return result["scores"]
+    return {"headline": NONE_OF_THEM, "scores": result["scores"]}
+
+
+def _headline_label(component):
+    """Let a gr.Label take {"headline", "scores"}: the confidences as usual, under
+    another headline (Label's own postprocess always heads them with the top class)."""
+    original = component.postprocess
+
+    def postprocess(value):
+        if isinstance(value, dict) and "headline" in value:
+            data = original(value["scores"])
+            data.label = value["headline"]
+            return data
+        return original(value)
+
+    component.postprocess = postprocess
+    return component
 
 
 def _parse_auth(auth: str | None):

@@ -58,7 +58,8 @@ def plot_learning_curve(metrics: dict, path: Path) -> None:
     axis.set_ylabel("held-out accuracy")
     axis.set_ylim(0, 1.05)
     axis.set_title("Learning curve: does drawing more help?")
-    axis.legend(loc="lower right")
+    if axis.get_legend_handles_labels()[0]:
+        axis.legend(loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)

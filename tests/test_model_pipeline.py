@@ -85,6 +85,27 @@ def test_saved_model_loads_plainly_and_predict_matches_metrics(trained):
     assert accuracy == pytest.approx(result.metrics["test_accuracy"], abs=1e-6)
 
 
+def test_predict_answers_none_of_them(trained, tmp_path):
+    """A blank canvas is never one of her characters; her held-out frames are, with the calibrated rule."""
+    from PIL import Image
+
+    workspace, result = trained
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (300, 500), "white").save(blank)
+    test_rows = [row for row in read_table(workspace.manifest) if row["split"] == "test"]
+    paths = [str(blank)] + [str(workspace.absolute(row["path"])) for row in test_rows]
+    out = runner.invoke(app, ["predict", *paths, "--phase", "fullbody", "--workspace", str(workspace.root), "--json"])
+    assert out.exit_code == 0, out.output
+    lines = [json.loads(line) for line in out.output.strip().splitlines()]
+    assert lines[0]["recognised"] is False and lines[0]["blank"] is True
+    recognised = [line["recognised"] for line in lines[1:]]
+    assert all(isinstance(value, bool) for value in recognised)
+    # The rule measured on the same frames in training: the same share recognised.
+    assert np.mean(recognised) == pytest.approx(result.metrics["open_set"]["test"]["recognised"], abs=1.01 / len(recognised))
+    plain = runner.invoke(app, ["predict", str(blank), "--phase", "fullbody", "--workspace", str(workspace.root)])
+    assert plain.exit_code == 0 and "none of the trained characters (nothing drawn)" in plain.output
+
+
 def test_predict_errors_are_one_line(trained, tmp_path):
     workspace, _ = trained
     bad = tmp_path / "bad.png"
@@ -133,11 +154,18 @@ def test_app_predict_through_gradio_client(server):
     workspace, url = server
     client = Client(url, verbose=False)
     rows = [row for row in read_table(workspace.manifest) if row["split"] == "test"]
+    from ocpipe.predict import Predictor
+
+    predictor = Predictor.load(workspace, "fullbody")
     correct = 0
     for index, row in enumerate(rows):
         label, overlay = client.predict(handle_file(str(workspace.absolute(row["path"]))), "fullbody", api_name="/predict")
         assert {c["label"] for c in label["confidences"]} == set(CHARACTERS)
-        correct += label["label"] == row["labels"]
+        top = max(label["confidences"], key=lambda c: c["confidence"])["label"]
+        correct += top == row["labels"]
+        # The headline says what `ocpipe predict` says: the character, or none of them.
+        verdict = predictor.predict_path(workspace.absolute(row["path"]))
+        assert label["label"] == (verdict["top"] if verdict["recognised"] else "none of the trained characters")
         with Image.open(overlay) as image:
             assert image.size == (int(row["width"]), int(row["height"]))
         if index % 4:
@@ -151,7 +179,14 @@ def test_app_predict_through_gradio_client(server):
     assert correct / len(rows) == pytest.approx(metrics["test_accuracy"], abs=1e-6)
     # auto phase picks the only trained phase
     label, _ = client.predict(handle_file(str(workspace.absolute(rows[0]["path"]))), "auto", api_name="/predict")
-    assert label["label"] in CHARACTERS
+    assert max(label["confidences"], key=lambda c: c["confidence"])["label"] in CHARACTERS
+    # A blank canvas is none of them, in the app as in predict.
+    from PIL import Image as PILImage
+
+    blank = workspace.root / "blank.png"
+    PILImage.new("RGB", (200, 400), "white").save(blank)
+    label, _ = client.predict(handle_file(str(blank)), "fullbody", api_name="/predict")
+    assert label["label"] == "none of the trained characters"
 
 
 @pytest.mark.browser
@@ -164,7 +199,11 @@ def test_browser_upload_shows_label_and_heatmap(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
     workspace, url = server
-    row = next(row for row in read_table(workspace.manifest) if row["split"] == "test")
+    from ocpipe.predict import Predictor
+
+    predictor = Predictor.load(workspace, "fullbody")
+    row = next(row for row in read_table(workspace.manifest)  # a frame `ocpipe predict` recognises
+               if row["split"] == "test" and predictor.predict_path(workspace.absolute(row["path"]))["recognised"])
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
