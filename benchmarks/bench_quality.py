@@ -111,14 +111,52 @@ def _real_art(phase: str, folder: Path, proxies: Path):
     return workspace, heldout, negatives
 
 
+def _multi(folder: Path, seeds: list[int], backbone: str) -> None:
+    """multi: trained on the samples (scenes, plus synthetic scenes from the other
+    phases' transparent train frames), scored on the variants' scenes (unseen):
+    micro-F1 of `predict`'s labels."""
+    import numpy as np
+
+    from ocpipe.ingest import ingest
+    from ocpipe.manifest import read_table, split_labels
+    from ocpipe.predict import Predictor
+    from ocpipe.samples import write_samples
+    from ocpipe.train import TrainOptions, train_phase
+    from ocpipe.workspace import Workspace
+
+    train_ws, heldout_ws = Workspace.at(folder / "train"), Workspace.at(folder / "heldout")
+    ingest([*write_samples(folder / "samples")], train_ws)
+    ingest([path for variant in (1, 2, 3) for path in write_samples(folder / f"heldout-{variant}", phases=("multi",), variant=variant)],
+           heldout_ws)
+    scenes = [row for row in read_table(heldout_ws.manifest) if row["phase"] == "multi"]
+    print(f"samples/multi: {sum(row['phase'] == 'multi' for row in read_table(train_ws.manifest))} training scenes; "
+          f"{len(scenes)} unseen scenes")
+    for seed in seeds:
+        started = time.time()
+        result = train_phase(train_ws, "multi", TrainOptions(seed=seed, backbone=backbone), log=lambda line: None)
+        seconds = time.time() - started
+        predictor = Predictor.load(train_ws, "multi")
+        true_positive = false_positive = false_negative = 0
+        for row in scenes:
+            said = set(predictor.predict_path(heldout_ws.root / row["path"])["labels"])
+            truth = set(split_labels(row["labels"]))
+            true_positive += len(said & truth)
+            false_positive += len(said - truth)
+            false_negative += len(truth - said)
+        f1 = 2 * true_positive / max(2 * true_positive + false_positive + false_negative, 1)
+        print(f"seed {seed}: test micro-F1 {result.metrics['test_micro_f1']:.1%}; unseen scenes micro-F1 {f1:.1%}; "
+              f"{result.metrics['synthetic_train_frames']} synthetic scenes; trained in {seconds:.0f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--set", dest="which", default="samples", choices=("samples", "real-art"))
-    parser.add_argument("--phase", default="fullbody", choices=("eyes", "headshot", "fullbody"))
+    parser.add_argument("--phase", default="fullbody", choices=("eyes", "headshot", "fullbody", "multi"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--proxies", type=Path, default=Path(tempfile.gettempdir()) / "ocpipe-real-art",
                         help="Where the real-art proxy is built (and cached).")
     parser.add_argument("--regime", default="auto")
+    parser.add_argument("--backbone", default="mobilenet", help="'mobilenet' (default model) or 'simple' (the from-scratch CNN).")
     parser.add_argument("--keep", type=Path, default=None, help="Keep the workspaces (and the last model) in this folder.")
     args = parser.parse_args()
 
@@ -136,6 +174,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(args.keep or scratch)
+        if args.phase == "multi":
+            return _multi(folder, args.seeds, args.backbone)
         if args.which == "samples":
             workspace, heldout, negatives = _samples(args.phase, folder)
         else:
@@ -157,7 +197,8 @@ def main() -> None:
         results = []
         for seed in args.seeds:
             started = time.time()
-            result = train_phase(workspace, args.phase, TrainOptions(seed=seed, regime=args.regime), log=lambda line: None)
+            result = train_phase(workspace, args.phase, TrainOptions(seed=seed, regime=args.regime, backbone=args.backbone),
+                                 log=lambda line: None)
             seconds = time.time() - started
             learned = [row for row in rows if result.metrics["regime"] == "cross-validation" or row["split"] == "train"]
             train_hist = np.stack([histogram(read_rgba(workspace.root / row["path"])) for row in learned])

@@ -99,16 +99,15 @@ def fit(workspace, phase: str, classes: list[str], splits: dict[str, list[Row]],
         log: Callable[[str], None], progress=None) -> dict:
     """Fit and evaluate one phase's pretrained model; returns train.py's outcome dict.
     `progress` (progress.Progress) follows the backbone's pass over the augmented views."""
-    from .progress import Progress
-
-    progress = progress or Progress()
     import keras
 
     from .data import background_bank
     from .features import augmented_features, extractor
-    from .model import make_model, set_head
+    from .model import make_model
+    from .progress import Progress
     from .train import _items
 
+    progress = progress or Progress()
     keras.utils.set_random_seed(options.seed)
     model = make_model((*size, 3), len(classes), multi_label, config.DEFAULT_BACKBONE)
     call = extractor(model)
