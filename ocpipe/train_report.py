@@ -283,7 +283,10 @@ def write_report(workspace, folder: Path, phase: str, classes: list[str], multi_
     if metrics.get("regime_reason"):
         lines.append(f"**How it was measured:** {metrics['regime_reason']}.")
         lines.append("")
-    if folds:
+    if folds and not metrics.get("folds"):
+        lines.append("No animation could be held out: every character has a single one, so there is nothing to test "
+                     "the model on yet (it learned from all of them).")
+    elif folds:
         spread = metrics.get("fold_accuracy") or []
         lines.append(f"The figures below are out-of-fold: the {len(spread)} folds' animations were each scored by a model "
                      "that never saw them" + (f" (per-fold accuracy {', '.join(f'{a:.0%}' for a in spread)}; "
