@@ -300,10 +300,10 @@ def export_web(
         raise _fail(str(exc))
     for note in result.notes:
         typer.echo(f"note: {note}")
-    megabytes = lambda size: f"{size / 1e6:.1f} MB"  # noqa: E731
-    typer.echo(f"Wrote {result.out_dir}: {megabytes(result.total_bytes)} in {len(result.files)} files "
-               f"(runtime {megabytes(result.bytes_under('runtime/'))}, models {megabytes(result.bytes_under('models/'))}, "
-               f"examples {megabytes(result.bytes_under('examples/'))}, page {megabytes(result.total_bytes - result.bytes_under('runtime/') - result.bytes_under('models/') - result.bytes_under('examples/'))})")
+    parts = {name: result.bytes_under(f"{name}/") for name in ("runtime", "models", "examples")}
+    parts["page"] = result.total_bytes - sum(parts.values())
+    typer.echo(f"Wrote {result.out_dir}: {result.total_bytes / 1e6:.1f} MB in {len(result.files)} files ("
+               + ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in parts.items()) + ")")
     typer.echo(f"Try it: python -m http.server -d {result.out_dir} 8000  (then open http://127.0.0.1:8000); "
                f"{result.out_dir / 'README.md'} says how to publish it.")
 

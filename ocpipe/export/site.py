@@ -36,6 +36,7 @@ import numpy as np
 
 from ..config import PHASES, WORK_MAX_SIDE
 from ..errors import ExportError, OcpipeError
+from ..manifest import replace_folder
 from ..workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -238,13 +239,7 @@ def export_web(workspace: Workspace, out_dir: Path, phases: list[str] | None = N
     staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 would hide the site from a web server running as another user
     try:
         result = _build(workspace, staging, wanted, title, examples, half, log)
-        previous = out_dir.with_name(f".{out_dir.name}-previous")
-        if previous.exists():
-            shutil.rmtree(previous)
-        if out_dir.exists():
-            os.replace(out_dir, previous)
-        os.replace(staging, out_dir)
-        shutil.rmtree(previous, ignore_errors=True)
+        replace_folder(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
