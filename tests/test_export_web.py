@@ -299,7 +299,7 @@ def test_upload_shows_label_and_heat_map_on_a_phone(trained, served, browser, tm
     expected = Predictor.load(trained, "fullbody").predict_path(path)
     page, _, blocked, errors = _open(browser, url, viewport={"width": 390, "height": 844})
     page.locator("#file").set_input_files(str(path))
-    page.wait_for_function("document.querySelector('#summary').textContent.length > 0", timeout=60_000)
+    page.locator("#summary:not(:empty)").wait_for(timeout=60_000)  # a CSS wait: the page's CSP forbids eval
     summary = page.locator("#summary").inner_text()
     bars = page.locator("#bars").inner_text()
     assert expected["top"] in summary and all(name in bars for name in CHARACTERS), (summary, bars)
