@@ -23,3 +23,7 @@ class TrainingError(OcpipeError):
 
 class ModelError(OcpipeError):
     """A model file is missing, unreadable, or belongs to another phase."""
+
+
+class ExportError(OcpipeError):
+    """A site can't be exported (missing extra packages, no trained model, an unusable output folder)."""

@@ -30,6 +30,21 @@ SOURCE_COLUMNS = [
 Row = dict[str, str]
 
 
+def replace_folder(staging: Path, final: Path) -> None:
+    """Swap a completely written folder in for `final` (which may not exist yet): the
+    old one is moved aside, the new one renamed in, the old one deleted. A crash
+    before the swap leaves the previous folder as it was."""
+    import shutil
+
+    previous = final.with_name(f".{final.name}-previous")
+    if previous.exists():
+        shutil.rmtree(previous)
+    if final.exists():
+        os.replace(final, previous)
+    os.replace(staging, final)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` via a temporary file in the same folder and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)

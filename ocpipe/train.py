@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -25,7 +24,7 @@ import numpy as np
 from . import config
 from .data import Items, crop_box
 from .errors import TrainingError, WorkspaceError
-from .manifest import Row, read_table, split_labels
+from .manifest import Row, read_table, replace_folder, split_labels
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -361,13 +360,7 @@ def _save(workspace: Workspace, phase: str, classes, size, multi_label, outcome,
         (staging / "metrics.json").write_text(json.dumps(outcome["metrics"], indent=2))
         (staging / "history.json").write_text(json.dumps({k: [float(v) for v in values] for k, values in outcome["history"].items()}, indent=2))
         write_report(workspace, staging, phase, classes, multi_label, outcome, notes)
-        previous = final.with_name(f".{phase}-previous")
-        if previous.exists():
-            shutil.rmtree(previous)
-        if final.exists():
-            os.replace(final, previous)
-        os.replace(staging, final)
-        shutil.rmtree(previous, ignore_errors=True)
+        replace_folder(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
