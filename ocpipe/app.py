@@ -363,9 +363,9 @@ def build_demo(workspace: Path | str = "."):
                         sketch_button = gr.Button("Who is it?", elem_id="predict-sketch")
             with gr.Column():
                 label = _headline_label(gr.Label(num_top_classes=5, label="Characters", elem_id="label"))
-                heat = gr.Image(label="Grad-CAM", type="numpy", elem_id="overlay", interactive=False)
+                heat = _race_free_images(gr.Image(label="Grad-CAM", type="numpy", elem_id="overlay", interactive=False))
                 summary = gr.Markdown(elem_id="summary")
-                gallery = gr.Gallery(label="Heat map per character", columns=3, height="auto")
+                gallery = _race_free_images(gr.Gallery(label="Heat map per character", columns=3, height="auto"))
         _undecoded_uploads(image, sketch)  # readers.py decodes, within the pixel budget
         examples = _examples(workspace, trained)
         if examples:
@@ -410,6 +410,39 @@ def _label_value(result: dict) -> dict:
     if result.get("recognised", True) or "labels" in result:
         return result["scores"]
     return {"headline": NONE_OF_THEM, "scores": result["scores"]}
+
+
+def _race_free_images(component):
+    """Save the images a component shows (arrays, or a gallery's (array, caption)
+    pairs) into Gradio's cache atomically. Gradio names a result file by a hash of
+    its bytes and rewrites it in place, so two visitors getting the same picture at
+    once (the same example clicked) could download a half-written file: measured as
+    'peer closed connection without sending complete message body' under load."""
+    from gradio import processing_utils
+    from PIL import Image
+
+    from .manifest import atomic_write_bytes
+
+    original = component.postprocess
+    kind = getattr(component, "format", None) or "webp"
+
+    def cached(array: np.ndarray) -> str:
+        data = processing_utils.encode_pil_to_bytes(Image.fromarray(array), kind)
+        target = Path(component.GRADIO_CACHE) / processing_utils.hash_bytes(data) / f"image.{kind}"
+        if not target.exists():
+            atomic_write_bytes(target, data)
+        return str(target)
+
+    def postprocess(value):
+        if isinstance(value, np.ndarray):
+            value = cached(value)
+        elif isinstance(value, list):
+            value = [(cached(item[0]), *item[1:]) if isinstance(item, tuple) and isinstance(item[0], np.ndarray) else item
+                     for item in value]
+        return original(value)
+
+    component.postprocess = postprocess
+    return component
 
 
 def _headline_label(component):
