@@ -323,5 +323,5 @@ def write_report(workspace, folder: Path, phase: str, classes: list[str], multi_
     context = drawing_context(workspace, outcome["items"], outcome["evaluation"]["test"], classes, multi_label)
     lines += [f"- {line}" for line in advice(metrics, classes, multi_label, train_counts, context)]
     path = folder / "report.md"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
