@@ -4,8 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SAMPLES ?= samples
 STAMP := $(VENV)/.installed
+NOTEBOOK_STAMP := $(VENV)/.notebook-installed
 
-.PHONY: install demo demo-data test test-fast bench clean
+.PHONY: install demo demo-data test test-fast notebook bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,14 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not browser"
 
+# The walkthrough notebook in JupyterLab (installs the 'notebook' extra once).
+notebook: $(NOTEBOOK_STAMP)
+	$(BIN)/jupyter lab docs/walkthrough.ipynb
+
+$(NOTEBOOK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -e '.[notebook]'
+	touch $(NOTEBOOK_STAMP)
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_train.py
@@ -41,5 +50,5 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_first_result.py
 
 clean:
-	rm -rf $(SAMPLES) data/processed/* models/*/ .pytest_cache
+	rm -rf $(SAMPLES) data/processed/* models/*/ .pytest_cache docs/walkthrough-workspace
 	touch data/processed/.gitkeep
