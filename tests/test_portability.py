@@ -12,7 +12,7 @@ from pathlib import Path
 import ocpipe
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = sorted(Path(ocpipe.__file__).parent.glob("*.py")) + sorted((ROOT / "demo").glob("*.py"))
+SOURCES = sorted(Path(ocpipe.__file__).parent.rglob("*.py")) + sorted((ROOT / "demo").glob("*.py"))
 # Modules that exist on POSIX only.
 POSIX_ONLY = {"resource", "fcntl", "termios", "pwd", "grp", "pty", "tty", "posix"}
 SHELL_CALLS = {"os.system", "os.popen", "os.spawnlp", "os.execvp", "pty.spawn"}
