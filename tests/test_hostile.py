@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -30,6 +31,8 @@ from ocpipe.readers import read_picture, read_rgba
 # These tests read the peak memory of a child process through the `resource`
 # module, which exists on POSIX only (the rest of this file runs anywhere).
 POSIX_RSS = pytest.mark.skipif(sys.platform == "win32", reason="peak RSS via the POSIX-only resource module")
+# The live-server tests sample the server's memory from /proc (Linux only).
+PROC_RSS = pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="server memory read from /proc (Linux)")
 
 runner = CliRunner()
 LIMIT = f"ocpipe reads up to {MAX_IMAGE_PIXELS / 1e6:g} megapixels"
@@ -534,6 +537,7 @@ def honest_big(tmp_path_factory):
 
 
 @pytest.mark.slow
+@PROC_RSS
 def test_live_server_refuses_hostile_uploads_while_serving_visitors(live, hostile, big_jpegs, honest_big):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -592,6 +596,7 @@ def test_live_server_refuses_hostile_uploads_while_serving_visitors(live, hostil
 
 
 @pytest.mark.slow
+@PROC_RSS
 def test_live_server_bounds_floods_and_bodies(live):
     import httpx
     from gradio_client import Client, handle_file
