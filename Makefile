@@ -1,16 +1,19 @@
 # Two commands do everything on a fresh machine: `make demo` and `make test`.
+# README.md's Quickstart lists the plain commands they run (for machines without make);
+# tests/test_readme_commands.py keeps the two the same.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SAMPLES ?= samples
 STAMP := $(VENV)/.installed
+NOTEBOOK_STAMP := $(VENV)/.notebook-installed
 
-.PHONY: install demo demo-data test test-fast bench clean
+.PHONY: install demo demo-data test test-fast notebook bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -e '.[test]'
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,6 +35,14 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not browser"
 
+# The walkthrough notebook in JupyterLab (installs the 'notebook' extra once).
+notebook: $(NOTEBOOK_STAMP)
+	$(BIN)/jupyter lab docs/walkthrough.ipynb
+
+$(NOTEBOOK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -e '.[notebook]'
+	touch $(NOTEBOOK_STAMP)
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_train.py
@@ -41,5 +52,5 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_first_result.py
 
 clean:
-	rm -rf $(SAMPLES) data/processed/* models/*/ .pytest_cache
+	rm -rf $(SAMPLES) data/processed/* models/*/ .pytest_cache docs/walkthrough-workspace
 	touch data/processed/.gitkeep

@@ -390,7 +390,7 @@ def _examples_label(workspace: Workspace, phases: list[str]) -> str:
     folds = []
     for phase in phases:
         try:
-            metrics = json.loads((workspace.model_dir(phase) / "metrics.json").read_text())
+            metrics = json.loads((workspace.model_dir(phase) / "metrics.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         if metrics.get("regime") == "cross-validation":

@@ -244,8 +244,8 @@ def load_letterboxed(workspace_root: Path, items: Items, size: tuple[int, int]):
     letterbox in parallel. uint8 keeps the cache at a quarter of float32's memory."""
     import tensorflow as tf
 
-    root = str(workspace_root)
-    paths = [f"{root}/{path}" for path in items.paths]
+    # Stored paths use forward slashes; pathlib joins them with the platform's separator.
+    paths = [str(Path(workspace_root) / path) for path in items.paths]
     dataset = tf.data.Dataset.from_tensor_slices((paths, items.boxes.astype(np.int32), items.targets))
 
     def load(path, box, target):

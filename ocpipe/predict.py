@@ -37,8 +37,8 @@ class Predictor:
         if not model_path.exists() or not labels_path.exists():
             raise ModelError(f"no trained model for phase {phase} in {folder}; run `ocpipe train --phase {phase}` first")
         try:
-            labels = json.loads(labels_path.read_text())
-            open_set = json.loads((folder / labels["open_set"]["file"]).read_text()) if labels.get("open_set") else None
+            labels = json.loads(labels_path.read_text(encoding="utf-8"))
+            open_set = json.loads((folder / labels["open_set"]["file"]).read_text(encoding="utf-8")) if labels.get("open_set") else None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{folder} holds unreadable labels or open-set files ({exc}); retrain with `ocpipe train --phase {phase}`") from exc
         if labels.get("phase") != phase:

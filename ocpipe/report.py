@@ -138,7 +138,7 @@ def dataset_report(workspace) -> tuple[Path, str]:
 
     warnings += split_warnings(Dataset(workspace, manifest, [], sources))
     lines += ["", "## Warnings", ""] + ([f"- {w}" for w in warnings] or ["- none"])
-    lines += ["", f"Contact sheets: {workspace.reports}/<phase>_<Character>.png"]
+    lines += ["", f"Contact sheets: {workspace.reports / '<phase>_<Character>.png'}"]
     text = "\n".join(lines) + "\n"
     path = workspace.reports / "dataset.md"
     from .manifest import atomic_write_bytes

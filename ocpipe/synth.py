@@ -27,7 +27,9 @@ def synthetic_scenes(root: Path, rows: list[Row], classes: list[str], size: tupl
         name = split_labels(row["labels"])[0]
         if name not in classes or len(by_class[name]) >= FRAMES_PER_CHARACTER:
             continue
-        image = cv2.imread(str(root / row["path"]), cv2.IMREAD_UNCHANGED)
+        # imdecode of the file's bytes, not imread: OpenCV's imread can't open a
+        # non-ASCII path on Windows (a character folder named 'Zoë').
+        image = cv2.imdecode(np.fromfile(Path(root) / row["path"], np.uint8), cv2.IMREAD_UNCHANGED)
         if image is None or image.ndim != 3 or image.shape[2] != 4:
             continue
         left, top, right, bottom = (int(row[k]) for k in ("box_left", "box_top", "box_right", "box_bottom"))

@@ -355,10 +355,10 @@ def _save(workspace: Workspace, phase: str, classes, size, multi_label, outcome,
             labels["open_set"] = {"threshold": open_set["threshold"], "file": OPEN_SET_FILE, "rule": open_set["rule"]}
             (staging / OPEN_SET_FILE).write_text(json.dumps({
                 "feature_layer": "pool", "none_kernel": [round(float(v), 7) for v in head.none_kernel],
-                "none_bias": head.none_bias, "threshold": open_set["threshold"]}))
-        (staging / "labels.json").write_text(json.dumps(labels, indent=2))
-        (staging / "metrics.json").write_text(json.dumps(outcome["metrics"], indent=2))
-        (staging / "history.json").write_text(json.dumps({k: [float(v) for v in values] for k, values in outcome["history"].items()}, indent=2))
+                "none_bias": head.none_bias, "threshold": open_set["threshold"]}), encoding="utf-8")
+        (staging / "labels.json").write_text(json.dumps(labels, indent=2), encoding="utf-8")
+        (staging / "metrics.json").write_text(json.dumps(outcome["metrics"], indent=2), encoding="utf-8")
+        (staging / "history.json").write_text(json.dumps({k: [float(v) for v in values] for k, values in outcome["history"].items()}, indent=2), encoding="utf-8")
         write_report(workspace, staging, phase, classes, multi_label, outcome, notes)
         replace_folder(staging, final)
     except BaseException:

@@ -11,19 +11,19 @@ from .data import PREDICT_BACKGROUND, compose
 from .gradcam import FOCUS_WARNING
 
 
-def _pyplot():
-    import matplotlib
+def _figure(**kwargs):
+    """A matplotlib Figure of its own, outside pyplot: drawing the report never
+    switches the caller's backend (a notebook's inline plots keep working after
+    `ocpipe train` ran in the same kernel) and needs no display."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def plot_curves(history: dict, path: Path) -> None:
-    plt = _pyplot()
     keys = [key for key in ("loss", "accuracy") if key in history]
-    figure, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5))
+    figure = _figure(figsize=(5 * len(keys), 3.5))
+    axes = figure.subplots(1, len(keys))
     for axis, key in zip(np.atleast_1d(axes), keys):
         axis.plot(history[key], label=f"train {key}")
         if f"val_{key}" in history:
@@ -33,15 +33,14 @@ def plot_curves(history: dict, path: Path) -> None:
         axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=90)
-    plt.close(figure)
 
 
 def plot_learning_curve(metrics: dict, path: Path) -> None:
     """Accuracy on held-out drawings against the number of animations per
     character learned from (the last point: all of them), beside the colour baseline."""
-    plt = _pyplot()
     curve = list(metrics.get("learning_curve") or [])
-    figure, axis = plt.subplots(figsize=(5.5, 3.5))
+    figure = _figure(figsize=(5.5, 3.5))
+    axis = figure.subplots()
     if metrics.get("test_accuracy") is not None:
         most = max([point["animations"] for point in curve] + [0]) + 1
         curve.append({"animations": most, "accuracy": metrics["test_accuracy"], "all": True})
@@ -62,12 +61,11 @@ def plot_learning_curve(metrics: dict, path: Path) -> None:
         axis.legend(loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=90)
-    plt.close(figure)
 
 
 def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path) -> None:
-    plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(1.2 * len(classes) + 2, 1.2 * len(classes) + 1.5))
+    figure = _figure(figsize=(1.2 * len(classes) + 2, 1.2 * len(classes) + 1.5))
+    axis = figure.subplots()
     axis.imshow(matrix, cmap="Blues")
     axis.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
     axis.set_yticks(range(len(classes)), classes)
@@ -79,13 +77,12 @@ def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path) -> None:
     axis.set_title("Confusion matrix (test split)")
     figure.tight_layout()
     figure.savefig(path, dpi=90)
-    plt.close(figure)
 
 
 def plot_per_class(per_class: dict, path: Path) -> None:
-    plt = _pyplot()
     names = list(per_class)
-    figure, axis = plt.subplots(figsize=(1.3 * len(names) + 2, 3.5))
+    figure = _figure(figsize=(1.3 * len(names) + 2, 3.5))
+    axis = figure.subplots()
     positions = np.arange(len(names))
     for offset, key in zip((-0.25, 0, 0.25), ("precision", "recall", "f1")):
         axis.bar(positions + offset, [per_class[n][key] for n in names], width=0.25, label=key)
@@ -95,14 +92,13 @@ def plot_per_class(per_class: dict, path: Path) -> None:
     axis.set_title("Per-class scores (test split)")
     figure.tight_layout()
     figure.savefig(path, dpi=90)
-    plt.close(figure)
 
 
 def plot_gallery(images: list[np.ndarray], captions: list[str], path: Path, title: str) -> None:
-    plt = _pyplot()
     columns = min(4, max(1, len(images)))
     rows = max(1, int(np.ceil(len(images) / columns)))
-    figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3 * rows), squeeze=False)
+    figure = _figure(figsize=(3 * columns, 3 * rows))
+    axes = figure.subplots(rows, columns, squeeze=False)
     for axis in axes.ravel():
         axis.axis("off")
     for axis, image, caption in zip(axes.ravel(), images, captions):
@@ -113,7 +109,6 @@ def plot_gallery(images: list[np.ndarray], captions: list[str], path: Path, titl
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=80)
-    plt.close(figure)
 
 
 def _misclassified(outcome: dict, classes: list[str], multi_label: bool, limit: int = 16):
@@ -328,5 +323,5 @@ def write_report(workspace, folder: Path, phase: str, classes: list[str], multi_
     context = drawing_context(workspace, outcome["items"], outcome["evaluation"]["test"], classes, multi_label)
     lines += [f"- {line}" for line in advice(metrics, classes, multi_label, train_counts, context)]
     path = folder / "report.md"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

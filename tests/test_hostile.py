@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import json
-import resource
+import os
 import struct
 import subprocess
 import sys
@@ -27,6 +27,12 @@ from ocpipe.errors import InputError
 from ocpipe.ingest import ingest
 from ocpipe.manifest import read_table
 from ocpipe.readers import read_picture, read_rgba
+
+# These tests read the peak memory of a child process through the `resource`
+# module, which exists on POSIX only (the rest of this file runs anywhere).
+POSIX_RSS = pytest.mark.skipif(sys.platform == "win32", reason="peak RSS via the POSIX-only resource module")
+# The live-server tests sample the server's memory from /proc (Linux only).
+PROC_RSS = pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="server memory read from /proc (Linux)")
 
 runner = CliRunner()
 LIMIT = f"ocpipe reads up to {MAX_IMAGE_PIXELS / 1e6:g} megapixels"
@@ -325,6 +331,7 @@ def test_ingest_still_turned_upright_by_exif(tmp_path, workspace):
     assert (row["width"], row["height"]) == ("96", "160")
 
 
+@POSIX_RSS
 def test_cli_ingest_hostile_batch_one_line_each_no_traceback_small_memory(tmp_path, hostile):
     """The issue's 'done when': a 400-megapixel PNG, a truncated PNG and a good still,
     from outside the repo: the still is ingested, the others named, exit 1, < 2 GB."""
@@ -423,6 +430,7 @@ def test_predict_reads_big_photos_at_working_size_quickly(trained, big_jpegs, tm
 
 
 @pytest.mark.slow
+@POSIX_RSS
 def test_cli_predict_144_and_400_megapixels_in_small_memory(trained, hostile, tmp_path):
     code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
             "done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
@@ -529,6 +537,7 @@ def honest_big(tmp_path_factory):
 
 
 @pytest.mark.slow
+@PROC_RSS
 def test_live_server_refuses_hostile_uploads_while_serving_visitors(live, hostile, big_jpegs, honest_big):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -587,6 +596,7 @@ def test_live_server_refuses_hostile_uploads_while_serving_visitors(live, hostil
 
 
 @pytest.mark.slow
+@PROC_RSS
 def test_live_server_bounds_floods_and_bodies(live):
     import httpx
     from gradio_client import Client, handle_file

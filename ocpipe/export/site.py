@@ -198,7 +198,7 @@ def _write_page(staging: Path, title: str) -> None:
         with resources.as_file(entry) as path:
             shutil.copyfile(path, staging / "runtime" / name)
     (staging / ".nojekyll").write_bytes(b"")
-    (staging / MARKER).write_text("written by `ocpipe export web`; the next export replaces this folder\n")
+    (staging / MARKER).write_text("written by `ocpipe export web`; the next export replaces this folder\n", encoding="utf-8")
 
 
 def _check_out_dir(out_dir: Path, workspace: Workspace) -> None:
@@ -309,7 +309,7 @@ def _build(workspace: Workspace, staging: Path, phases: list[str], title: str, e
             meta["open_set"] = {"none_kernel": _float32_list(predictor.open_set["none_kernel"]),
                                 "none_bias": float(predictor.open_set["none_bias"]),
                                 "threshold": float(predictor.open_set["threshold"])}
-        (staging / "models" / f"{phase}.json").write_text(json.dumps(meta, separators=(",", ":")))
+        (staging / "models" / f"{phase}.json").write_text(json.dumps(meta, separators=(",", ":")), encoding="utf-8")
         log(f"{phase}: {len(predictor.classes)} characters, {len(listed)} examples; ONNX vs Keras: largest score "
             f"difference {differences[phase]:.1g}")
     site = {"title": title, "phases": phases, "colormap": _colormap(), "work_max_side": WORK_MAX_SIDE,
@@ -317,7 +317,7 @@ def _build(workspace: Workspace, staging: Path, phases: list[str], title: str, e
     from .. import __version__
 
     site["ocpipe"] = __version__
-    (staging / "site.json").write_text(json.dumps(site, separators=(",", ":")))
+    (staging / "site.json").write_text(json.dumps(site, separators=(",", ":")), encoding="utf-8")
     sizes = _sizes(staging)
     (staging / "README.md").write_text(_readme(title, phases, sizes), encoding="utf-8")
     return ExportResult(staging, phases, _sizes(staging), differences, copied, notes)
@@ -325,7 +325,7 @@ def _build(workspace: Workspace, staging: Path, phases: list[str], title: str, e
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
 
