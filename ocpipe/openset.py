@@ -1,7 +1,7 @@
 """'None of my characters': the open-set answer of single-label models.
 
 A softmax over her characters always names one of them, and its top score alone
-separates real frames from other images poorly (README, "Open set"). So:
+separates real frames from other images poorly (README, "None of my characters"). So:
 
 1. The head learns a 'none of them' class from generated negatives that can't
    hold her characters: the bundled scenes and tiles, solid colours, gradients,
@@ -9,9 +9,10 @@ separates real frames from other images poorly (README, "Open set"). So:
    (her palette and line work without her characters' shapes).
 2. An image's open-set score is the highest character probability when that
    class competes with the characters; the image is recognised when the score is
-   at least a threshold calibrated on real frames the head never trained on (the
-   val split, or out-of-fold frames under cross-validation) so that CALIBRATION_KEEP
-   of them stay recognised. A blank image (nothing drawn) is never recognised.
+   at least a threshold calibrated on her own data (choose_threshold): real frames
+   the head never trained on (the val split, or out-of-fold frames under
+   cross-validation) on one side, her characters each left out of training in
+   turn on the other. A blank image (nothing drawn) is never recognised.
 3. The report measures both sides: her held-out frames recognised and right, and
    a fixed set of non-character images rejected (evaluation_negatives), beside
    plain top-score thresholding at the same real-frame recall.
@@ -20,8 +21,6 @@ Everything here is NumPy in, NumPy out, except the images the generators draw.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -69,17 +68,6 @@ def choose_threshold(own: np.ndarray, strangers: np.ndarray, keep: float = CALIB
         return strict
     enough = float(np.quantile(strangers, reject, method="higher"))
     return min(enough, calibrate(own, keep_at_least)) if enough > strict else enough
-
-
-@dataclass
-class Rule:
-    """recognised = not blank and score >= threshold."""
-
-    threshold: float
-    keep: float = CALIBRATION_KEEP
-
-    def recognised(self, scores: np.ndarray) -> np.ndarray:
-        return scores >= self.threshold
 
 
 def _doodle(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
@@ -163,9 +151,3 @@ def rejection_by_kind(kinds: list[str], recognised: np.ndarray) -> dict[str, flo
     """Share of the negatives of each kind that were NOT recognised."""
     kinds_array = np.array(kinds)
     return {kind: float(np.mean(~recognised[kinds_array == kind])) for kind in dict.fromkeys(kinds)}
-
-
-def top_score_rule_at(probabilities_real: np.ndarray, recall: float) -> float:
-    """The plain max-softmax threshold that keeps `recall` of these real frames
-    (for the report's comparison with the learned rule)."""
-    return calibrate(probabilities_real.max(axis=1), recall) if len(probabilities_real) else 0.0
