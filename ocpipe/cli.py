@@ -182,7 +182,7 @@ def train(
     flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Random horizontal flips (off: characters are often asymmetric).")] = False,
     batch_size: Annotated[int, typer.Option(help="Images per training step.")] = config.DEFAULT_BATCH_SIZE,
 ) -> None:
-    """Train one CNN per phase (every phase with data, or --phase) and write a report."""
+    """Train one model per phase (every phase with data, or --phase) and write a report."""
     from .train import TrainOptions, train_phases
     from .workspace import Workspace
 

@@ -40,19 +40,26 @@ def print_train_results(results, console) -> None:
     """One table row per trained phase, then where the reports are."""
     from rich.table import Table
 
-    table = Table(title="Test results (animations never seen in training)")
-    for column in ("phase", "classes", "test score", "val score", "baseline (test)", "epochs"):
+    table = Table(title="Results on animations the model never saw")
+    for column in ("phase", "classes", "measured on", "score", "colour baseline", "none of them: rejected / kept", "seconds"):
         table.add_column(column)
     for result in results:
         metrics = result.metrics
+        folds = metrics.get("regime") == "cross-validation"
         if "test_micro_f1" in metrics:
-            test = f"micro-F1 {_pct(metrics.get('test_micro_f1'))}"
-            val = f"micro-F1 {_pct(metrics.get('val_micro_f1'))}"
+            score = f"micro-F1 {_pct(metrics.get('test_micro_f1'))}"
         else:
-            test, val = f"accuracy {_pct(metrics.get('test_accuracy'))}", f"accuracy {_pct(metrics.get('val_accuracy'))}"
+            score = f"accuracy {_pct(metrics.get('test_accuracy'))}"
+        where = f"{metrics.get('folds', 0)} folds" if folds else "test split"
         baseline = metrics.get("baseline", {})
-        table.add_row(result.phase, str(len(metrics.get("per_class", {}))), test, val,
-                      _pct(baseline.get("test_accuracy")) if baseline.get("applicable") else "-", str(metrics.get("epochs_run")))
+        open_set = metrics.get("open_set") or {}
+        answer = "-"
+        if open_set:
+            kept = (open_set.get("test") or {}).get("recognised")
+            answer = f"{_pct(open_set['negatives']['rejected'])} / {_pct(kept)}"
+        table.add_row(result.phase, str(len(metrics.get("per_class", {}))), where, score,
+                      _pct(baseline.get("test_accuracy")) if baseline.get("applicable") else "-", answer,
+                      f"{metrics.get('train_seconds', 0):.0f}")
     console.print(table)
     for result in results:
         console.print(f"{result.phase}: report {result.report}")

@@ -1,10 +1,14 @@
-"""`ocpipe train`: one Keras CNN per phase from data/processed/manifest.csv.
+"""`ocpipe train`: one Keras model per phase from data/processed/manifest.csv.
 
-For each phase: frames of the train split feed a tf.data pipeline with strong
-background randomisation; early stopping on the val split keeps the best
-weights; the test split (animations never seen in training) gives the numbers
-in metrics.json and the report. Everything for a phase is written to a
-temporary folder and swapped into models/<phase>/ only when complete.
+For each phase, choose_regime decides how it is measured: cross-validation by
+source when a character has few animations, else the fixed train/val/test split.
+The default model (pretrained.py) is a frozen pretrained backbone with a linear
+head fit on augmented views; `--backbone simple` (and keras.applications names)
+train a CNN by back-propagation here (_fit_cnn: tf.data with strong background
+randomisation, early stopping on val). Either way the numbers in metrics.json and
+the report come from animations the scoring model never saw, and everything for a
+phase is written to a temporary folder and swapped into models/<phase>/ only
+when complete.
 """
 
 from __future__ import annotations
