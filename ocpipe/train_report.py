@@ -224,9 +224,13 @@ def _open_set_lines(report: dict | None) -> list[str]:
     negatives = report["negatives"]
     lines = ["", "## None of my characters", "",
              f"Rule: an image counts as one of the characters when {report['rule'].split('when ', 1)[-1]} "
-             f"**{report['threshold']:.2f}**. The threshold was calibrated on {report['calibration_frames']} "
-             f"{report['calibrated_on']} to keep {report['target_keep']:.0%} of them "
-             f"(it keeps {_fmt(report.get('calibration_kept'))}). Anything else is answered \"none of the trained characters\".", ""]
+             f"**{report['threshold']:.2f}**. It was calibrated on {report['calibration_frames']} "
+             f"{report['calibrated_on']} to keep {report['target_keep']:.0%} of them, then moved towards rejecting 80% "
+             "of your own characters, each left out of training in turn (a character the model never saw, in your style)"
+             + (f": it keeps {_fmt(report.get('calibration_kept'))} of those frames and rejects "
+                f"{_fmt(report.get('left_out_rejected'))} of the left-out characters' {report['left_out_frames']}"
+                if report.get("left_out_frames") else f": it keeps {_fmt(report.get('calibration_kept'))} of those frames")
+             + ". Anything else is answered \"none of the trained characters\".", ""]
     test = report.get("test")
     if test:
         lines.append(f"- Held-out frames of the characters: {_fmt(test['recognised'])} recognised, "
