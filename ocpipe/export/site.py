@@ -132,9 +132,9 @@ def _measured(metrics: dict) -> str:
 
 def _examples_note(metrics: dict) -> str:
     if metrics.get("regime") == "cross-validation":
-        return ("From her test split. Measured by cross-validation (each animation judged by a model that never saw it); "
+        return ("From the test split. Measured by cross-validation (each animation judged by a model that never saw it); "
                 "the model on this page learned from every animation, these included.")
-    return "From her test split: animations the model never saw while learning."
+    return "From the test split: animations the model never saw while learning."
 
 
 def _readme(title: str, phases: list[str], sizes: dict[str, int]) -> str:
@@ -152,7 +152,7 @@ pinned: false
 
 # {title}
 
-A static page that recognises her characters ({", ".join(phases)}) in the visitor's browser and
+A static page that recognises the characters ({", ".join(phases)}) in the visitor's browser and
 shows where the model looked (Grad-CAM). Made with `ocpipe export web`. Nothing is uploaded anywhere:
 the model runs in the page with ONNX Runtime Web {RUNTIME_VERSION} (WebAssembly, shipped in `runtime/`),
 and the page requests nothing outside this folder. Size: {total:.1f} MB.
