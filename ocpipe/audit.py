@@ -14,13 +14,11 @@ from .manifest import Row
 
 def find_leaks(manifest: list[Row], threshold: int = DEFAULT_THRESHOLD, looks: Looks | None = None) -> list[dict]:
     """Pairs of kept frames of one phase and label set, in different splits, whose
-    hashes are within `threshold` bits, unless both are over a detailed background
-    and their looks differ (the rule ingest dedupes by across sources; `looks`
-    reads them from the stored PNGs). Frames cut from a static backdrop have no
-    look: their hash is of the drawing alone, so the hash decides, as for
-    transparent and plain frames. (The same drawing at another spot is found
-    within one source, whose frames all share a split.) After an ingest there
-    should be none."""
+    hashes are within `threshold` bits, unless their looks differ (the rule ingest
+    dedupes by across sources; `looks` reads them from the stored PNGs). Frames
+    cut from a static backdrop have no look: their hash is of the drawing alone,
+    so the hash decides. (The same drawing at another spot is found within one
+    source, whose frames all share a split.) After an ingest there should be none."""
     groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
     for row in manifest:
         groups[(row["phase"], row["labels"])].append(row)

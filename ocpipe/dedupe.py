@@ -68,33 +68,36 @@ class HashIndex:
 
 
 class Looks:
-    """Looks (hashing.look) of kept frames over a detailed background, by path:
-    given when a frame is kept, read back once from its PNG for frames kept by
-    earlier runs. Over a detailed background a hash match is only a duplicate
-    when the looks agree too; ingest and the audit both ask `differ`."""
+    """Looks of kept frames (FrameHash.look: the whole frame over a detailed
+    background, the drawing itself on transparent and plain ones), by path: given
+    when a frame is kept, read back once from its PNG for frames kept by earlier
+    runs. A hash match is only a duplicate when the looks agree too; ingest and the
+    audit both ask `differ`. Drawing looks hold 32 KB each, whole-frame ones ~80 KB."""
 
     def __init__(self, root: Path, rows: Iterable[dict] = ()) -> None:
         self.root = root
         # Frames cut from a static backdrop have no look: their hash is of the drawing alone.
-        self._detailed = {row["path"] for row in rows
-                          if row.get("background") == "detailed" and row.get("backdrop") != "static"}
+        self._background = {row["path"]: row.get("background", "") for row in rows if row.get("backdrop") != "static"}
         self._looks: dict[str, np.ndarray | None] = {}
 
     def add(self, key: str, frame_look: np.ndarray) -> None:
-        self._detailed.add(key)
+        self._background[key] = ""
         self._looks[key] = frame_look
 
     def get(self, key: str) -> np.ndarray | None:
-        """The look of a kept detailed-background frame; None for other frames or
-        an unreadable file (then the hash alone decides)."""
-        if key not in self._detailed:
+        """The look of a kept frame; None for a frame cut from a backdrop or an
+        unreadable file (then the hash alone decides)."""
+        if key not in self._background:
             return None
         if key not in self._looks:
             from .data import read_rgba
             from .errors import OcpipeError
+            from .hashing import hash_frame
 
             try:
-                self._looks[key] = look(np.ascontiguousarray(read_rgba(self.root / key)[:, :, [2, 1, 0, 3]]))
+                frame = np.ascontiguousarray(read_rgba(self.root / key)[:, :, [2, 1, 0, 3]])
+                background = self._background[key]
+                self._looks[key] = look(frame) if background == "detailed" else hash_frame(frame, background=background).look
             except OcpipeError:
                 self._looks[key] = None
         return self._looks[key]
@@ -102,12 +105,12 @@ class Looks:
     def discard(self, keys: Iterable[str]) -> None:
         """Forget kept frames that were dropped after all (the per-source cap)."""
         for key in keys:
-            self._detailed.discard(key)
+            self._background.pop(key, None)
             self._looks.pop(key, None)
 
     def differ(self, frame_look: np.ndarray | None, key: str) -> bool:
-        """True when a frame with `frame_look` and the kept frame `key` are both over
-        a detailed background and their looks show different pictures."""
+        """True when a frame with `frame_look` and the kept frame `key` both have
+        looks and they show different pictures (hashing.same_picture)."""
         if frame_look is None:
             return False
         other = self.get(key)
