@@ -108,9 +108,9 @@ STATUS_FEW_FRAMES = "few-frames"
 STATUS_TEXT = {
     STATUS_STATIC: "drawing cut from a static backdrop; the same drawing at another spot is a duplicate",
     STATUS_MOVING: "no static backdrop (the camera moves, the scene animates, or the drawing fills most of it); "
-                   "frames compared whole, as before",
-    STATUS_IN_PLACE: "the drawing doesn't move across the scene; frames compared whole, as before",
-    STATUS_FEW_FRAMES: f"fewer than {MIN_FRAMES} frames, too few to estimate a backdrop; frames compared whole, as before",
+                   "frames compared whole (the same drawing at another spot is kept)",
+    STATUS_IN_PLACE: "the drawing doesn't move across the scene; frames compared whole (the same drawing at another spot is kept)",
+    STATUS_FEW_FRAMES: f"fewer than {MIN_FRAMES} frames, too few to estimate a backdrop; frames compared whole (the same drawing at another spot is kept)",
 }
 
 
