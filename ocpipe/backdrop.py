@@ -34,6 +34,7 @@ import numpy as np
 
 from .config import HASH_BACKGROUND, HASH_SIZE
 from .decode import SourceInfo, iter_frames, sequence_files
+from .hashing import content_box
 
 log = logging.getLogger(__name__)
 
@@ -151,15 +152,6 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> floa
     return inter / smaller if smaller else 0.0
 
 
-def _box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """Bounding box (left, top, right, bottom; exclusive) of a mask, None if empty."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
-
-
 def _open(mask: np.ndarray) -> np.ndarray:
     """The mask without specks: regions a 2x2 square doesn't fit in (a morphological opening)."""
     import cv2
@@ -248,7 +240,7 @@ class Backdrop:
         if count > _MISFIT * drawn.size:
             return None
         drawn = _open(drawn) if count else drawn
-        found = _box(drawn)
+        found = content_box(drawn)
         if found is None or int(np.count_nonzero(drawn)) < _BLANK_PIXELS:
             return Cutout(box=(0, 0, width, height), blank=True)
         scale_x, scale_y = width / work_width, height / work_height
@@ -260,7 +252,7 @@ class Backdrop:
         sure = _open((near > _DRAWN) & stable)
         reach = cv2.dilate(sure.astype(np.uint8), np.ones((2 * _REACH + 1, 2 * _REACH + 1), np.uint8))
         mask = (near > _FAINT) & stable & (reach > 0)
-        exact = _box(mask)
+        exact = content_box(mask)
         if exact is None:
             return Cutout(box=(0, 0, width, height), blank=True)
         box = (exact[0] + x0, exact[1] + y0, exact[2] + x0, exact[3] + y0)
@@ -286,7 +278,7 @@ class Backdrop:
         ax1, ay1 = min(mx + mask.shape[1], x1 * k), min(my + mask.shape[0], y1 * k)
         placed[ay0 - y0 * k : ay1 - y0 * k, ax0 - x0 * k : ax1 - x0 * k] = mask[ay0 - my : ay1 - my, ax0 - mx : ax1 - mx] * 255
         inside = _fill_holes((placed if k == 1 else cv2.resize(placed, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)) > 127)
-        tight = _box(inside) or (0, 0, inside.shape[1], inside.shape[0])
+        tight = content_box(inside) or (0, 0, inside.shape[1], inside.shape[0])
         # The hash: the drawing's box at 1/k, scene painted grey (so the spot doesn't count).
         side = HASH_SIZE * 4  # imagehash's input side
         crop = cv2.resize(pixels[tight[1] : tight[3], tight[0] : tight[2]], (side, side), interpolation=cv2.INTER_AREA)
@@ -435,7 +427,7 @@ def fit_backdrop(samples: list[np.ndarray]) -> Backdrop | str:
     stable = differs.mean(axis=0) <= _UNSTABLE
     if 1.0 - stable.mean() > _MAX_UNSTABLE:
         return STATUS_MOVING
-    boxes = [box for box in (_box(_open(drawn & stable)) for drawn in differs) if box is not None]
+    boxes = [box for box in (content_box(_open(drawn & stable)) for drawn in differs) if box is not None]
     # What differs from the median spreads over most of a typical sample: a pan
     # over a partly smooth scene (its texture edges everywhere), or no room left for a backdrop.
     areas = [(box[2] - box[0]) * (box[3] - box[1]) for box in boxes]
