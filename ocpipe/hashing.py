@@ -51,7 +51,7 @@ _LOOK_CHANGED = 20
 # painted and anime headshots (README, "ingest"): GIF/WebP/JPEG/MP4
 # re-encodes, slid and 6%-rescaled copies change <= 3 pixels; a new expression
 # on the same body (a smile, surprised eyes) changes 23-90, though its hash moves
-# only 4-8 bits of 256.
+# only 4-12 bits of 256.
 _DRAWING_SIDE = 128
 _DRAWING_BLUR = 3
 _DRAWING_DIFFERENT = 24
@@ -373,8 +373,9 @@ def drawing_look(crop: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarra
 
 
 def _changed_in_specks(changed: np.ndarray, limit: int) -> int:
-    """Pixels of a 0/1 mask in groups of at least _LOOK_SPECK, counted exactly
-    only up to `limit`: past 8x it answers the raw count without the component pass."""
+    """Pixels of a 0/1 mask that lie in groups of at least _LOOK_SPECK, as far as
+    the answer against `limit` needs: up to `limit` changed pixels, or over 8x
+    `limit`, the plain count settles it without the component pass."""
     import cv2
 
     count = cv2.countNonZero(changed)
