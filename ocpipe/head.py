@@ -39,6 +39,13 @@ class LinearHead:
             raise ValueError("this head has no 'none of them' column")
         return features @ self.none_kernel + self.none_bias
 
+    def open_set_scores(self, features: np.ndarray) -> np.ndarray:
+        """openset.score of these features: the top character's probability with
+        the 'none of them' class competing."""
+        from .openset import score
+
+        return score(self.logits(features), self.none_logit(features))
+
     def probabilities(self, features: np.ndarray, multi_label: bool = False) -> np.ndarray:
         logits = self.logits(features)
         if multi_label:

@@ -54,8 +54,13 @@ class Predictor:
         if model.output_shape[-1] != len(classes):
             raise ModelError(f"{model_path} has {model.output_shape[-1]} outputs but labels.json lists {len(classes)} classes")
         if open_set is not None:
-            open_set = {"none_kernel": np.asarray(open_set["none_kernel"], np.float32), "none_bias": float(open_set["none_bias"]),
-                        "threshold": float(labels["open_set"]["threshold"]), "feature_layer": open_set.get("feature_layer", "pool")}
+            from .head import LinearHead
+
+            none_kernel, none_bias = np.asarray(open_set["none_kernel"], np.float32), float(open_set["none_bias"])
+            open_set = {"none_kernel": none_kernel, "none_bias": none_bias,
+                        "threshold": float(labels["open_set"]["threshold"]), "feature_layer": open_set.get("feature_layer", "pool"),
+                        # The saved Dense layer and the 'none' column as one head, built once.
+                        "head": LinearHead(*model.get_layer("scores").get_weights(), none_kernel, none_bias)}
         return cls(phase, model, classes, tuple(labels["image_size"]), bool(labels["multi_label"]),
                    {k: float(v) for k, v in labels.get("thresholds", {}).items()},
                    bool(labels.get("whole_frame", labels["multi_label"])), open_set)
@@ -88,12 +93,8 @@ class Predictor:
         inputs = np.asarray(inputs, np.float32)
         if self.open_set is None:
             return np.asarray(self._compiled()(inputs)), None
-        from .openset import score
-
         probabilities, features = (np.asarray(t) for t in self._compiled()(inputs))
-        kernel, bias = self.model.get_layer("scores").get_weights()
-        none = features @ self.open_set["none_kernel"] + self.open_set["none_bias"]
-        return probabilities, score(features @ kernel + bias, none)
+        return probabilities, self.open_set["head"].open_set_scores(features)
 
     def describe(self, probabilities: np.ndarray, open_score: float | None = None, blank: bool = False) -> dict:
         """The JSON shape of CONTRACT.md for one image's probabilities: top, scores,

@@ -82,11 +82,9 @@ def fold_of_frames(rows: list[Row], seed: int) -> tuple[np.ndarray, int, list[st
     """Cross-validation fold of each row's source (split.source_folds), the number
     of folds, and the characters with a single source: their frames get fold -1
     (never held out: a character drawn once can't be tested on another drawing)."""
-    from .split import source_folds
+    from .split import source_folds, sources_by_class
 
-    by_class: dict[str, set[str]] = defaultdict(set)
-    for row in rows:
-        by_class[row["labels"]].add(row["source_id"])
+    by_class = sources_by_class(rows)
     single = sorted(name for name, sources in by_class.items() if len(sources) < 2)
     testable = {name: sources for name, sources in by_class.items() if len(sources) >= 2}
     n_folds = min(config.CROSS_VALIDATION_FOLDS, max((len(s) for s in testable.values()), default=0))
@@ -211,9 +209,9 @@ def _fit_single_label(model, call, augmented, view_frame, learn, learn_rows, cla
             fold_head = fit_head(held)
             features = learn.features[held]
             probabilities[held] = fold_head.probabilities(features)
-            scores[held] = openset.score(fold_head.logits(features), fold_head.none_logit(features))
+            scores[held] = fold_head.open_set_scores(features)
             views = augmented[held[view_frame] & calibration_views]
-            augmented_scores.append(openset.score(fold_head.logits(views), fold_head.none_logit(views)))
+            augmented_scores.append(fold_head.open_set_scores(views))
             fold_accuracy.append(float(np.mean(probabilities[held].argmax(axis=1) == learn.items.targets[held])))
             log(f"fold {fold + 1}/{n_folds}: {fold_accuracy[-1]:.0%} of {int(held.sum())} frames right "
                 "(a head that never saw these animations)")
@@ -229,8 +227,7 @@ def _fit_single_label(model, call, augmented, view_frame, learn, learn_rows, cla
         test_scores, calibrated_on = scores[scored], f"out-of-fold frames (plain and {CALIBRATION_VIEWS} augmented views each)"
         if not scored.any():  # every character drawn once: an optimistic stand-in, and the report says so
             views = augmented[calibration_views]
-            calibration = np.concatenate([openset.score(head.logits(learn.features), head.none_logit(learn.features)),
-                                          openset.score(head.logits(views), head.none_logit(views))])
+            calibration = np.concatenate([head.open_set_scores(learn.features), head.open_set_scores(views)])
             calibrated_on = "training frames (no animation could be held out)"
         evaluations = [(fold_of_frame != fold, learn.features[fold_of_frame == fold], learn.items.targets[fold_of_frame == fold])
                        for fold in range(n_folds)]
@@ -243,7 +240,7 @@ def _fit_single_label(model, call, augmented, view_frame, learn, learn_rows, cla
         for split, held in frames.items():
             empty = not len(held.items)
             evaluation[split] = np.zeros((0, len(classes)), np.float32) if empty else head.probabilities(held.features)
-            split_scores[split] = np.zeros(0) if empty else openset.score(head.logits(held.features), head.none_logit(held.features))
+            split_scores[split] = np.zeros(0) if empty else head.open_set_scores(held.features)
         metrics.update(single_label_metrics(evaluation, items, classes))
         metrics["baseline"] = colour_baseline(letterboxed, items, len(classes), False)
         if len(split_scores["val"]):
@@ -252,10 +249,10 @@ def _fit_single_label(model, call, augmented, view_frame, learn, learn_rows, cla
 
             views = augmented_features(call, frames["val"].letterboxed, len(frames["val"].items), CALIBRATION_VIEWS,
                                        background_bank(size, options.seed + 1), options.seed + 1, options.flip)
-            calibration = np.concatenate([split_scores["val"], openset.score(head.logits(views), head.none_logit(views))])
+            calibration = np.concatenate([split_scores["val"], head.open_set_scores(views)])
             calibrated_on = f"val frames (plain and {CALIBRATION_VIEWS} augmented views each)"
         else:  # optimistic stand-in, and the report says so
-            calibration, calibrated_on = openset.score(head.logits(learn.features), head.none_logit(learn.features)), "training frames (no val split)"
+            calibration, calibrated_on = head.open_set_scores(learn.features), "training frames (no val split)"
         test_scores = split_scores["test"]
         evaluations = [(np.ones(count, bool), frames["test"].features, frames["test"].items.targets)] if len(frames["test"].items) else []
     strangers = _left_out_scores(augmented, view_frame, view_targets, learn, negatives, negative_frame, len(classes), options.seed)
@@ -311,7 +308,7 @@ def head_scores(call, head, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     from .features import image_features
 
     features = image_features(call, images)
-    return head.probabilities(features), openset.score(head.logits(features), head.none_logit(features))
+    return head.probabilities(features), head.open_set_scores(features)
 
 
 def _left_out_scores(augmented, view_frame, view_targets, learn, negatives, negative_frame, num_classes: int, seed: int) -> np.ndarray:
@@ -329,7 +326,7 @@ def _left_out_scores(augmented, view_frame, view_targets, learn, negatives, nega
         head = fit_single_label(augmented[~mine[view_frame]], view_targets[~mine[view_frame]], num_classes,
                                 negatives[keep_negatives], seed=seed)
         features = np.concatenate([learn.features[mine], augmented[mine[view_frame] & calibration_views]])
-        out.append(openset.score(head.logits(features), head.none_logit(features)))
+        out.append(head.open_set_scores(features))
     return np.concatenate(out) if out else np.zeros(0)
 
 

@@ -16,6 +16,14 @@ from collections.abc import Iterable, Mapping
 from .config import SPLIT_FILL_ORDER, SPLIT_RATIOS, SPLITS
 
 
+def sources_by_class(rows: Iterable[Mapping[str, str]]) -> dict[str, set[str]]:
+    """The source ids of each label set (a manifest row's `labels`), from frame rows."""
+    sources: dict[str, set[str]] = {}
+    for row in rows:
+        sources.setdefault(row["labels"], set()).add(row["source_id"])
+    return sources
+
+
 def seeded_order(source_ids: Iterable[str], seed: int) -> list[str]:
     """Source ids in a pseudo-random order that depends only on the ids and seed."""
     return sorted(source_ids, key=lambda sid: hashlib.sha256(f"{seed}:{sid}".encode()).hexdigest())
@@ -45,7 +53,7 @@ def assign_splits(
     return assigned
 
 
-def source_folds(sources_by_class: Mapping[str, Iterable[str]], folds: int, seed: int) -> dict[str, int]:
+def source_folds(by_class: Mapping[str, Iterable[str]], folds: int, seed: int) -> dict[str, int]:
     """Cross-validation folds for whole sources: {source_id: fold in 0..folds-1}.
 
     Every source is in exactly one fold, so its frames are never on both sides
@@ -56,8 +64,8 @@ def source_folds(sources_by_class: Mapping[str, Iterable[str]], folds: int, seed
         raise ValueError("folds must be at least 1")
     assigned: dict[str, int] = {}
     start = 0
-    for name in sorted(sources_by_class):
-        for position, source_id in enumerate(seeded_order(set(sources_by_class[name]) - set(assigned), seed)):
+    for name in sorted(by_class):
+        for position, source_id in enumerate(seeded_order(set(by_class[name]) - set(assigned), seed)):
             assigned[source_id] = (start + position) % folds
         start = len(assigned) % folds
     return assigned

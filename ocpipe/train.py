@@ -29,6 +29,7 @@ from . import config
 from .data import Items, crop_box
 from .errors import TrainingError, WorkspaceError
 from .manifest import Row, read_table, replace_folder, split_labels
+from .split import sources_by_class
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -156,10 +157,7 @@ def choose_regime(rows: list[Row], multi_label: bool, backbone: str, requested: 
     phases and backbones trained by back-propagation always use the split."""
     if requested not in config.REGIMES:
         raise TrainingError(f"unknown regime '{requested}' (choose one of {', '.join(config.REGIMES)})")
-    sources: dict[str, set[str]] = {}
-    for row in rows:
-        sources.setdefault(row["labels"], set()).add(row["source_id"])
-    fewest = min(len(ids) for ids in sources.values())
+    fewest = min(len(ids) for ids in sources_by_class(rows).values())
     if multi_label or backbone != config.DEFAULT_BACKBONE:
         if requested == "cross-validation":
             raise TrainingError("cross-validation needs the default pretrained backbone and a single-label phase")
@@ -207,10 +205,8 @@ def train_phase(workspace: Workspace, phase: str, options: TrainOptions, log: Ca
                 use = "the open-set rule is calibrated on what val has" if split == "val" else "their test scores are missing"
                 notes.append(f"no {split} frames for {', '.join(lacking)}: {use}; ingest another animation of them")
     else:
-        sources = Counter()
-        for name, source in {(row["labels"], row["source_id"]) for row in rows}:
-            sources[name] += 1
-        once = sorted(name for name in classes if sources[name] < 2)
+        sources = sources_by_class(rows)
+        once = sorted(name for name in classes if len(sources.get(name, ())) < 2)
         if once:
             notes.append(f"{', '.join(once)} {'has' if len(once) == 1 else 'have'} a single animation, so cross-validation "
                          "can't test {} on another drawing (the saved model still learns it); ingest another animation"
