@@ -219,13 +219,16 @@ def advice(metrics: dict, classes: list[str], multi_label: bool, train_counts: d
 
 def _open_set_lines(report: dict | None) -> list[str]:
     """The report's 'None of my characters' section."""
+    from .openset import STRANGERS_REJECTED
+
     if not report:
         return []
     negatives = report["negatives"]
     lines = ["", "## None of my characters", "",
              f"Rule: an image counts as one of the characters when {report['rule'].split('when ', 1)[-1]} "
              f"**{report['threshold']:.2f}**. It was calibrated on {report['calibration_frames']} "
-             f"{report['calibrated_on']} to keep {report['target_keep']:.0%} of them, then moved towards rejecting 80% "
+             f"{report['calibrated_on']} to keep {report['target_keep']:.0%} of them, then moved towards rejecting "
+             f"{STRANGERS_REJECTED:.0%} "
              "of your own characters, each left out of training in turn (a character the model never saw, in your style)"
              + (f": it keeps {_fmt(report.get('calibration_kept'))} of those frames and rejects "
                 f"{_fmt(report.get('left_out_rejected'))} of the left-out characters' {report['left_out_frames']}"
