@@ -30,6 +30,7 @@ from .config import (
     IMAGE_SIZES,
     MAX_UPLOAD_MB,
     PHASES,
+    SCENE_WIDTH,
     WORK_MAX_SIDE,
 )
 from .errors import OcpipeError
@@ -39,8 +40,6 @@ from .workspace import Workspace
 log = logging.getLogger(__name__)
 
 AUTO = "auto"
-# Images wider than this many pixels and ~16:9 count as multi-character scenes in auto mode.
-_SCENE_WIDTH = 800
 # A request body (upload, sketch blob, queue message) over this many bytes is refused
 # before it is read: an upload at the MAX_UPLOAD_MB limit plus its multipart framing.
 _MAX_BODY = (MAX_UPLOAD_MB + 1) * 1024 * 1024
@@ -70,7 +69,7 @@ class Models:
         """The trained phase whose input shape is closest to the image's aspect ratio."""
         height, width = rgba.shape[:2]
         aspect = math.log(width / height)
-        if "multi" in self.predictors and width >= _SCENE_WIDTH and aspect > 0.3:
+        if "multi" in self.predictors and width >= SCENE_WIDTH and aspect > 0.3:
             return "multi"
         candidates = [p for p in self.predictors if p != "multi"] or list(self.predictors)
         return min(candidates, key=lambda p: abs(math.log(IMAGE_SIZES[p][1] / IMAGE_SIZES[p][0]) - aspect))

@@ -82,6 +82,9 @@ LARGE_IMAGE_PIXELS = 16_000_000
 # cropping and Grad-CAM run on it: the size ingest stores frames at by default, so
 # prediction sees what training saw. Overlays are drawn at this size.
 WORK_MAX_SIDE = DEFAULT_MAX_SIDE
+# Auto mode (the app and the exported page): an image at least this many pixels
+# wide and wider than ~4:3 counts as a multi-character scene.
+SCENE_WIDTH = 800
 # The demo: requests worked on at once, and requests waiting at most (more are
 # refused with "queue is full" instead of piling up).
 DEMO_CONCURRENCY = 4

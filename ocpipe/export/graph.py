@@ -63,11 +63,9 @@ class Head:
     channels: int  # that layer's channels
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
-        logits = features.astype(np.float64) @ self.kernel + self.bias
-        if self.activation == "sigmoid":
-            return 1.0 / (1.0 + np.exp(-logits))
-        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        return shifted / shifted.sum(axis=-1, keepdims=True)
+        from ..head import LinearHead
+
+        return LinearHead(self.kernel, self.bias).probabilities(features.astype(np.float64), self.activation == "sigmoid")
 
 
 @dataclass

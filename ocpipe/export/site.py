@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import PHASES, WORK_MAX_SIDE
+from ..config import MAX_IMAGE_PIXELS, PHASES, SCENE_WIDTH, WORK_MAX_SIDE
 from ..errors import ExportError, OcpipeError
 from ..manifest import replace_folder
 from ..workspace import Workspace
@@ -312,8 +312,9 @@ def _build(workspace: Workspace, staging: Path, phases: list[str], title: str, e
         (staging / "models" / f"{phase}.json").write_text(json.dumps(meta, separators=(",", ":")), encoding="utf-8")
         log(f"{phase}: {len(predictor.classes)} characters, {len(listed)} examples; ONNX vs Keras: largest score "
             f"difference {differences[phase]:.1g}")
+    # The page reads pictures with ocpipe's own limits (readers.py) and scene rule (app.py).
     site = {"title": title, "phases": phases, "colormap": _colormap(), "work_max_side": WORK_MAX_SIDE,
-            "onnxruntime_web": RUNTIME_VERSION}
+            "max_image_pixels": MAX_IMAGE_PIXELS, "scene_width": SCENE_WIDTH, "onnxruntime_web": RUNTIME_VERSION}
     from .. import __version__
 
     site["ocpipe"] = __version__

@@ -7,12 +7,11 @@
 //   window.ocpipe.overlay(url, phase)   -> the overlay as the page draws it (PNG data URL)
 
 import * as ort from "./runtime/ort.wasm.bundle.min.mjs";
-import { checkPixels, decodePng, shrink, WORK_MAX_SIDE } from "./preprocess.mjs";
+import { checkPixels, decodePng, shrink } from "./preprocess.mjs";
 import { PhaseModel, overlay, unletterbox } from "./model.mjs";
 
-// readers.py's pixel budget and app.py's scene rule.
-const MAX_IMAGE_PIXELS = 50_000_000;
-const SCENE_WIDTH = 800;
+// readers.py's pixel budget and working size, and app.py's scene rule, come from
+// site.json (state.site, loaded before any picture is read).
 const PNG_SIGNATURE = [137, 80, 78, 71, 13, 10, 26, 10];
 
 const PHASE_NAMES = { eyes: "eyes", headshot: "headshot", fullbody: "full body", multi: "scene (several characters)" };
@@ -45,9 +44,10 @@ async function load() {
 
 /** An image file's bytes as {width, height, data (RGBA)}: readers.read_picture at the working size. */
 export async function readImage(bytes) {
+  const { max_image_pixels: maxPixels, work_max_side: maxSide } = state.site;
   let image;
   if (bytes.length >= 8 && PNG_SIGNATURE.every((v, i) => bytes[i] === v)) {
-    image = await decodePng(bytes, MAX_IMAGE_PIXELS);
+    image = await decodePng(bytes, maxPixels);
   } else {
     // JPEG, GIF, WebP: the browser decodes (EXIF rotation applied, no colour management).
     let bitmap;
@@ -56,21 +56,21 @@ export async function readImage(bytes) {
     } catch {
       throw new Error("not an image this page can read (PNG, JPEG, GIF or WebP)");
     }
-    checkPixels(bitmap.width, bitmap.height, MAX_IMAGE_PIXELS);
+    checkPixels(bitmap.width, bitmap.height, maxPixels);
     const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
     const context = canvas.getContext("2d", { willReadFrequently: true });
     context.drawImage(bitmap, 0, 0);
     image = { width: bitmap.width, height: bitmap.height, data: new Uint8Array(context.getImageData(0, 0, bitmap.width, bitmap.height).data.buffer), decodedBy: "browser" };
     bitmap.close();
   }
-  return shrink(image, WORK_MAX_SIDE);
+  return shrink(image, maxSide);
 }
 
 /** app.Models.pick_phase: the trained phase whose input shape is closest to the picture's. */
 function pickPhase(models, image) {
   const aspect = Math.log(image.width / image.height);
   const trained = Object.keys(models);
-  if (models.multi && image.width >= SCENE_WIDTH && aspect > 0.3) return "multi";
+  if (models.multi && image.width >= state.site.scene_width && aspect > 0.3) return "multi";
   const candidates = trained.filter((p) => p !== "multi").length ? trained.filter((p) => p !== "multi") : trained;
   const distance = (p) => Math.abs(Math.log(models[p].size[1] / models[p].size[0]) - aspect);
   return candidates.reduce((best, p) => (distance(p) < distance(best) ? p : best));
