@@ -34,7 +34,7 @@ import numpy as np
 
 from .config import HASH_BACKGROUND, HASH_SIZE
 from .decode import SourceInfo, iter_frames, sequence_files
-from .hashing import content_box
+from .hashing import classify_background, content_box, thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -568,21 +568,21 @@ def estimate_backdrop(path: Path, info: SourceInfo) -> tuple[str, Backdrop | Non
     """(status, backdrop) of one source. Status '' when the source doesn't need
     one (its frames use alpha, or its background is plain: the colour tells the
     drawing there); else STATUS_STATIC with the Backdrop, or the reason there is none."""
-    from .hashing import classify_background, thumbnail
-
     if info.frame_count == 1:
         return "", None  # a still: nothing to estimate, nothing to say
+    # The first frame decides whether a backdrop is wanted at all, before any sampling:
+    # transparent and plain-background animations (most of them) are not decoded twice.
+    frames = iter_frames(path, info)
+    try:
+        first = next(frames, None)
+    finally:
+        frames.close()
+    if first is None or _needs_no_backdrop(first):
+        return "", None
     if info.frame_count and info.frame_count < MIN_FRAMES:
-        frames = iter_frames(path, info)
-        try:
-            first = next(frames, None)
-        finally:
-            frames.close()
-        if first is None or _needs_no_backdrop(first, classify_background, thumbnail):
-            return "", None
         return STATUS_FEW_FRAMES, None
     samples = sample_frames(path, info)
-    if not samples or _needs_no_backdrop(samples[0], classify_background, thumbnail):
+    if not samples:
         return "", None
     if any(sample.shape != samples[0].shape for sample in samples):
         return STATUS_MOVING, None
@@ -592,7 +592,7 @@ def estimate_backdrop(path: Path, info: SourceInfo) -> tuple[str, Backdrop | Non
     return status, None if isinstance(fitted, str) else fitted
 
 
-def _needs_no_backdrop(frame: np.ndarray, classify_background, thumbnail) -> bool:
+def _needs_no_backdrop(frame: np.ndarray) -> bool:
     if frame.ndim == 3 and frame.shape[2] == 4 and frame[:, :, 3].min() < 255:
         return True
     return classify_background(thumbnail(_opaque(frame))) != "detailed"
