@@ -235,7 +235,7 @@ def apply_orientation(image, value: int):
     return image if method is None else image.transpose(method)
 
 
-def _shrunk(image, max_side: int | None):
+def shrink(image, max_side: int | None):
     """`image` with its longest side at most max_side (aspect kept, never enlarged).
     Pillow resizes RGBA premultiplied, so transparent pixels' hidden colours don't bleed."""
     from PIL import Image
@@ -273,7 +273,7 @@ def read_picture(source: Source, max_side: int | None = None) -> Picture:
             turn = orientation(image)
             animated = bool(getattr(image, "is_animated", False))
             decoded = image.convert("RGBA") if image.mode in ("P", "PA", "1") else to_8bit(image)
-            decoded = apply_orientation(_shrunk(decoded, max_side), turn)
+            decoded = apply_orientation(shrink(decoded, max_side), turn)
             rgba = np.asarray(decoded.convert("RGBA"))
         except Exception as exc:  # truncated data, bad chunks: any decoder failure is this file's
             raise decoder_failure(exc) from exc

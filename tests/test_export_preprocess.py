@@ -98,7 +98,7 @@ def images(tmp_path_factory) -> list[tuple[str, Path, str]]:
              mode="RGB")
     save("blank", np.zeros((200, 120, 4), np.uint8))
     save("flat-colour", np.full((96, 192, 3), (200, 40, 40), np.uint8), phase="eyes")
-    # Over 1024 px: shrunk like readers._shrunk (Pillow's LANCZOS, premultiplied).
+    # Over 1024 px: shrunk like readers.shrink (Pillow's LANCZOS, premultiplied).
     save("big-transparent", on_canvas(robot, 1500, 900, None, scale=7.0, at=(100, 50)))
     save("big-opaque-gradient", on_canvas(zombie, 1300, 2200, backgrounds.random_background(1300, 2200, rng, "gradient"),
                                           scale=6.0, at=(200, 900)), phase="multi", mode="RGB")

@@ -194,9 +194,9 @@ function toRgba(samples, count, colourType, depth, palette, transparency) {
   return out;
 }
 
-// ------------------------------------------------- readers._shrunk (Pillow)
+// ------------------------------------------------- readers.shrink (Pillow)
 
-/** readers._shrunk: the longest side at most maxSide, with Pillow's LANCZOS
+/** readers.shrink: the longest side at most maxSide, with Pillow's LANCZOS
  * resampling on premultiplied RGBA (Pillow's "RGBa"), 8-bit fixed point. Pillow
  * first box-reduces opaque images shrunk more than 6x (reducing_gap=3); that
  * step is not mirrored. */
