@@ -214,14 +214,12 @@ def _iter_video(path: Path, info: SourceInfo) -> Iterator[np.ndarray]:
         raise InputError("the video can't be opened (corrupt or truncated?)")
     decoded = 0
     try:
-        width, height = _video_size(capture)
-        if width and height:
-            check_pixels(width, height, "each frame of this video is")
         while True:
             ok, frame = capture.read()
             if not ok:
                 break
-            if decoded == 0:  # the container's announced size can be missing or wrong
+            # probe checked the container's announced size; it can be missing or wrong.
+            if decoded == 0:
                 check_pixels(frame.shape[1], frame.shape[0], "each frame of this video is")
             decoded += 1
             yield frame
