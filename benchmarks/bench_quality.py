@@ -31,7 +31,6 @@ nearest-centroid baseline on the same drawings, open-set figures, training time.
 from __future__ import annotations
 
 import argparse
-import csv
 import subprocess
 import sys
 import tempfile
@@ -67,16 +66,16 @@ def _real_art(phase: str, folder: Path, proxies: Path):
     from ocpipe import backgrounds, samples
     from ocpipe.data import read_rgba
     from ocpipe.ingest import ingest
+    from ocpipe.manifest import read_table
     from ocpipe.workspace import Workspace
 
     if not (proxies / phase / "manifest.csv").exists():
         subprocess.run([sys.executable, str(HERE / "real_art" / "build.py"), "--out", str(proxies),
                         "--pkgdir", str(proxies / "pkgs"), "--no-sheets"], check=True)
-    rows = list(csv.DictReader(open(proxies / phase / "manifest.csv", newline="")))
+    rows = read_table(proxies / phase / "manifest.csv")
     workspace = Workspace.at(folder / "train")
     formats = ("still.png", ".gif", "still.jpg", ".mp4", ".webp", ".apng")
     kinds = ("solid", "gradient", "scene", "noise")
-    paths = []
     for index, row in enumerate(r for r in rows if r["split"] == "train"):
         rgba = read_rgba(proxies / phase / row["file"])
         fmt = formats[index % len(formats)]
@@ -97,7 +96,7 @@ def _real_art(phase: str, folder: Path, proxies: Path):
             background = None
         target = workspace.raw / phase / row["character"] / Path(row["file"]).stem
         target.parent.mkdir(parents=True, exist_ok=True)
-        paths.append(samples._write(target, fmt, frames, background))
+        samples._write(target, fmt, frames, background)
     result = ingest([workspace.raw], workspace)
     if result.failures:
         raise SystemExit(f"real-art ingest failed: {result.failures}")
@@ -106,7 +105,7 @@ def _real_art(phase: str, folder: Path, proxies: Path):
         negative_rows = [(row["file"], row.get("kind", "negative")) for row in rows if row["split"] == "negative"]
         negatives = [(kind, read_rgba(proxies / phase / file)) for file, kind in negative_rows]
     else:
-        negative_rows = list(csv.DictReader(open(proxies / "negatives" / "manifest.csv", newline="")))
+        negative_rows = read_table(proxies / "negatives" / "manifest.csv")
         negatives = [(row["kind"], read_rgba(proxies / "negatives" / row["file"])) for row in negative_rows]
     return workspace, heldout, negatives
 
@@ -169,8 +168,9 @@ def main() -> None:
     from ocpipe.baseline import colour_histogram, nearest_centroid
     from ocpipe.data import letterboxed_for_prediction, read_rgba
     from ocpipe.manifest import read_table
+    from ocpipe.openset import rejection_by_kind
     from ocpipe.predict import Predictor
-    from ocpipe.train import TrainOptions, train_phase
+    from ocpipe.train import TrainOptions, choose_regime, train_phase
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(args.keep or scratch)
@@ -194,16 +194,18 @@ def main() -> None:
 
         truth = np.array([classes.index(name) for _, name in heldout])
         heldout_hist = np.stack([histogram(read_rgba(path)) for path, _ in heldout])
+        # The baseline learns from what the model learns from: every frame under cross-validation, else the train split.
+        regime, _ = choose_regime(rows, False, args.backbone, args.regime)
+        learned = [row for row in rows if regime == "cross-validation" or row["split"] == "train"]
+        train_hist = np.stack([histogram(read_rgba(workspace.root / row["path"])) for row in learned])
+        train_truth = np.array([classes.index(row["labels"]) for row in learned])
+        baseline = float(np.mean(nearest_centroid(train_hist, train_truth, len(classes), heldout_hist) == truth))
         results = []
         for seed in args.seeds:
             started = time.time()
             result = train_phase(workspace, args.phase, TrainOptions(seed=seed, regime=args.regime, backbone=args.backbone),
                                  log=lambda line: None)
             seconds = time.time() - started
-            learned = [row for row in rows if result.metrics["regime"] == "cross-validation" or row["split"] == "train"]
-            train_hist = np.stack([histogram(read_rgba(workspace.root / row["path"])) for row in learned])
-            train_truth = np.array([classes.index(row["labels"]) for row in learned])
-            baseline = float(np.mean(nearest_centroid(train_hist, train_truth, len(classes), heldout_hist) == truth))
             predictor = Predictor.load(workspace, args.phase)
             answers = [predictor.predict_path(path) for path, _ in heldout]
             right = np.array([answer["top"] == name for answer, (_, name) in zip(answers, heldout)])
@@ -215,8 +217,7 @@ def main() -> None:
             # Plain top-score thresholding that keeps as many unseen frames recognised.
             threshold = np.quantile(top, 1 - recognised.mean(), method="lower") if recognised.any() else 1.0
             plain_rejected = float(np.mean(negative_top < threshold))
-            kinds = np.array([kind for kind, _ in negatives])
-            by_kind = {str(kind): f"{rejected[kinds == kind].mean():.0%}" for kind in dict.fromkeys(kinds)}
+            by_kind = {kind: f"{share:.0%}" for kind, share in rejection_by_kind([kind for kind, _ in negatives], ~rejected).items()}
             confused = Counter((name, answer["top"]) for answer, (_, name) in zip(answers, heldout) if answer["top"] != name).most_common(3)
             results.append((right.mean(), baseline, np.mean(right & recognised), rejected.mean(), plain_rejected, seconds))
             metrics = result.metrics
