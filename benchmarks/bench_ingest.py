@@ -55,8 +55,9 @@ def _held_on_twos(count: int, draw):
         yield drawn
 
 
-def write_drawings_video(path: Path, seconds: int, fps: int) -> None:
-    """720 drawings a minute: 8 poses x 37 tilts, each at a new spot."""
+def _write_video(path: Path, seconds: int, fps: int, place) -> None:
+    """A Robot walk cycle's drawings over one detailed 1080p scene, held on twos;
+    `place(sprites, drawing)` gives (sprite, left, top) of each drawing number."""
     import cv2
 
     from ocpipe import backgrounds, samples
@@ -66,10 +67,18 @@ def write_drawings_video(path: Path, seconds: int, fps: int) -> None:
 
     def draw(drawing: int) -> np.ndarray:
         canvas = np.zeros((HEIGHT, WIDTH, 4), np.uint8)
-        backgrounds.paste(canvas, samples._tilt(sprites[drawing % 8], (drawing % 37) - 18), 200 + (drawing * 7) % 1300, 500)
+        backgrounds.paste(canvas, *place(sprites, drawing))
         return backgrounds.compose(canvas, scene)
 
     _encode(path, fps, _held_on_twos(seconds * fps, draw))
+
+
+def write_drawings_video(path: Path, seconds: int, fps: int) -> None:
+    """720 drawings a minute: 8 poses x 37 tilts, each at a new spot."""
+    from ocpipe import samples
+
+    _write_video(path, seconds, fps, lambda sprites, drawing: (
+        samples._tilt(sprites[drawing % 8], (drawing % 37) - 18), 200 + (drawing * 7) % 1300, 500))
 
 
 def crossing_position(drawing: int) -> int:
@@ -79,19 +88,7 @@ def crossing_position(drawing: int) -> int:
 
 def write_crossing_video(path: Path, seconds: int, fps: int) -> None:
     """One character's 8-drawing walk cycle stepping forward across a detailed scene."""
-    import cv2
-
-    from ocpipe import backgrounds, samples
-
-    scene = backgrounds.scene(HEIGHT, WIDTH, np.random.default_rng(0))
-    sprites = [cv2.resize(samples._sprite("Robot", pose), (288, 384), interpolation=cv2.INTER_LINEAR) for pose in POSES]
-
-    def draw(drawing: int) -> np.ndarray:
-        canvas = np.zeros((HEIGHT, WIDTH, 4), np.uint8)
-        backgrounds.paste(canvas, sprites[drawing % 8], crossing_position(drawing), 560)
-        return backgrounds.compose(canvas, scene)
-
-    _encode(path, fps, _held_on_twos(seconds * fps, draw))
+    _write_video(path, seconds, fps, lambda sprites, drawing: (sprites[drawing % 8], crossing_position(drawing), 560))
 
 
 VIDEOS = {"drawings": write_drawings_video, "crossing": write_crossing_video}

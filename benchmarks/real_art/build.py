@@ -18,7 +18,7 @@ Requirements: Python 3.8+, Pillow, numpy, and on the machine: apt-get (with
 an up-to-date package list, run `apt-get update` once), dpkg-deb and tar.
 
 Usage:
-  python3 build_proxies.py [--out DIR] [--pkgdir DIR] [--no-download]
+  python3 build.py [--out DIR] [--pkgdir DIR] [--no-download]
                            [--no-sheets] [--apt-update]
 
 Crops are deterministic: painted portraits use hand-checked face boxes listed
@@ -369,7 +369,6 @@ class Sources:
         self.pkgdir = pkgdir
         self.download = download
         self.root = os.path.join(pkgdir, "extract")
-        self.debs = {}
         self.versions = {}
 
     def prepare(self, wanted):
@@ -379,7 +378,6 @@ class Sources:
         for pkg, members in sorted(by_pkg.items()):
             version = PACKAGES[pkg][0]
             deb = ensure_deb(self.pkgdir, pkg, version, self.download)
-            self.debs[pkg] = deb
             self.versions[pkg] = subprocess.run(["dpkg-deb", "-f", deb, "Version"], stdout=subprocess.PIPE,
                                                 text=True, check=True).stdout.strip()
             if self.versions[pkg] != version:
