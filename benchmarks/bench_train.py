@@ -44,7 +44,7 @@ def main() -> None:
     from ocpipe.data import background_bank, load_letterboxed, training_dataset
     from ocpipe.features import augmented_features, extractor, image_features
     from ocpipe.ingest import ingest
-    from ocpipe.manifest import read_table
+    from ocpipe.manifest import read_table, split_labels
     from ocpipe.model import make_model
     from ocpipe.samples import write_samples
     from ocpipe.train import _items, make_optimizer
@@ -61,7 +61,7 @@ def main() -> None:
         for phase in args.phases:
             rows = [row for row in manifest if row["phase"] == phase]
             multi = phase == "multi"
-            classes = sorted({name for row in rows for name in row["labels"].split(";")})
+            classes = sorted({name for row in rows for name in split_labels(row["labels"])})
             items = _items(rows, classes, multi)
             size = config.IMAGE_SIZES[phase]
             bank = background_bank(size, 0)

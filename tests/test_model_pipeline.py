@@ -181,10 +181,8 @@ def test_app_predict_through_gradio_client(server):
     label, _ = client.predict(handle_file(str(workspace.absolute(rows[0]["path"]))), "auto", api_name="/predict")
     assert max(label["confidences"], key=lambda c: c["confidence"])["label"] in CHARACTERS
     # A blank canvas is none of them, in the app as in predict.
-    from PIL import Image as PILImage
-
     blank = workspace.root / "blank.png"
-    PILImage.new("RGB", (200, 400), "white").save(blank)
+    Image.new("RGB", (200, 400), "white").save(blank)
     label, _ = client.predict(handle_file(str(blank)), "fullbody", api_name="/predict")
     assert label["label"] == "none of the trained characters"
 
