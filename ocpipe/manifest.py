@@ -13,7 +13,8 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 MANIFEST_COLUMNS = [
@@ -43,6 +44,28 @@ def replace_folder(staging: Path, final: Path) -> None:
         os.replace(final, previous)
     os.replace(staging, final)
     shutil.rmtree(previous, ignore_errors=True)
+
+
+@contextmanager
+def staged_folder(final: Path) -> Iterator[Path]:
+    """A new empty folder beside `final` to write into; once the block ends without
+    an error it replaces `final` (replace_folder), otherwise it is deleted and
+    `final` stays as it was. The folder gets the permissions of a plain mkdir
+    (umask), not mkdtemp's 0700, so a web server or another user can still read
+    models/<phase>/ or an exported site."""
+    import shutil
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)
+    try:
+        yield staging
+        replace_folder(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

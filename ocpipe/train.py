@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -28,7 +26,7 @@ import numpy as np
 from . import config
 from .data import Items, crop_box
 from .errors import TrainingError, WorkspaceError
-from .manifest import Row, read_table, replace_folder, split_labels
+from .manifest import Row, read_table, split_labels, staged_folder
 from .split import sources_by_class
 from .workspace import Workspace
 
@@ -343,9 +341,7 @@ def _save(workspace: Workspace, phase: str, classes, size, multi_label, outcome,
     from .train_report import write_report
 
     final = workspace.model_dir(phase)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{phase}-", dir=final.parent))
-    try:
+    with staged_folder(final) as staging:
         outcome["model"].save(staging / "model.keras")
         labels = {"phase": phase, "classes": classes, "image_size": list(size), "multi_label": multi_label,
                   "thresholds": outcome["thresholds"], "whole_frame": multi_label}
@@ -360,8 +356,4 @@ def _save(workspace: Workspace, phase: str, classes, size, multi_label, outcome,
         (staging / "metrics.json").write_text(json.dumps(outcome["metrics"], indent=2), encoding="utf-8")
         (staging / "history.json").write_text(json.dumps({k: [float(v) for v in values] for k, values in outcome["history"].items()}, indent=2), encoding="utf-8")
         write_report(workspace, staging, phase, classes, multi_label, outcome, notes)
-        replace_folder(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return final / "report.md"

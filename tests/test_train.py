@@ -4,6 +4,7 @@ multi phase may learn from, threshold tuning, and `ocpipe train` end to end."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -90,6 +91,26 @@ def test_multi_label_thresholds_come_from_validation():
 
 
 @pytest.mark.slow
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_staged_folder_replaces_only_a_complete_folder(tmp_path):
+    from ocpipe.manifest import staged_folder
+
+    final = tmp_path / "models" / "headshot"
+    with staged_folder(final) as staging:
+        (staging / "model.keras").write_text("first")
+    assert (final / "model.keras").read_text() == "first" and final.stat().st_mode & 0o777 == 0o777 & ~_umask()
+    with pytest.raises(RuntimeError), staged_folder(final) as staging:
+        (staging / "model.keras").write_text("half written")
+        raise RuntimeError("killed halfway")
+    assert (final / "model.keras").read_text() == "first"  # the previous model survives
+    assert sorted(path.name for path in final.parent.iterdir()) == ["headshot"]  # no staging folder left behind
+
+
 def test_cli_train_end_to_end_and_its_errors(tmp_path):
     root = tmp_path / "ws"
     out = runner.invoke(app, ["train", "--workspace", str(root)])
@@ -117,6 +138,7 @@ def test_cli_train_end_to_end_and_its_errors(tmp_path):
     labels = json.loads((root / "models" / "fullbody" / "labels.json").read_text())
     assert labels["open_set"]["file"] == "openset.json" and (root / "models" / "fullbody" / "openset.json").exists()
     report = (root / "models" / "fullbody" / "report.md").read_text()
+    assert (root / "models" / "fullbody").stat().st_mode & 0o777 == 0o777 & ~_umask()  # not mkdtemp's 0700
     assert "Maxus" in report and "cross-validation by source" in report and "None of my characters" in report
 
     # The from-scratch CNN keeps the fixed split and trains for epochs.

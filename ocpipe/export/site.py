@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +34,7 @@ import numpy as np
 
 from ..config import MAX_IMAGE_PIXELS, PHASES, SCENE_WIDTH, WORK_MAX_SIDE
 from ..errors import ExportError, OcpipeError
-from ..manifest import replace_folder
+from ..manifest import staged_folder
 from ..workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -232,17 +230,8 @@ def export_web(workspace: Workspace, out_dir: Path, phases: list[str] | None = N
         raise ExportError(f"no trained model for {', '.join(missing) or 'any phase'} in {workspace.root / 'models'}; "
                           "run `ocpipe train` first")
     title = (title or DEFAULT_TITLE).strip() or DEFAULT_TITLE
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 would hide the site from a web server running as another user
-    try:
+    with staged_folder(out_dir) as staging:
         result = _build(workspace, staging, wanted, title, examples, half, log)
-        replace_folder(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     result.out_dir = out_dir
     return result
 
@@ -289,7 +278,7 @@ def _build(workspace: Workspace, staging: Path, phases: list[str], title: str, e
         copied += len(listed)
         if not listed:
             notes.append(f"{phase}: no test-split frames to show as examples")
-        metrics = _read_json(workspace.model_dir(phase) / "metrics.json")
+        metrics = workspace.metrics(phase)
         meta = {
             "phase": phase, "classes": predictor.classes, "image_size": list(predictor.image_size),
             "multi_label": predictor.multi_label, "whole_frame": predictor.whole_frame, "thresholds": predictor.thresholds,
@@ -322,13 +311,6 @@ def _build(workspace: Workspace, staging: Path, phases: list[str], title: str, e
     sizes = _sizes(staging)
     (staging / "README.md").write_text(_readme(title, phases, sizes), encoding="utf-8")
     return ExportResult(staging, phases, _sizes(staging), differences, copied, notes)
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 def _sizes(root: Path) -> dict[str, int]:
