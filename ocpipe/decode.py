@@ -23,6 +23,7 @@ from .readers import (
     check_frame,
     check_pixels,
     decoder_failure,
+    describe_unknown,
     open_image,
     orientation,
     sniff_bytes,
@@ -37,18 +38,6 @@ def sniff(path: Path) -> str:
     'webp', 'video' or 'unknown'. Extensions lie (a text file named .png); bytes don't."""
     with open(path, "rb") as handle:
         return sniff_bytes(handle.read(16))
-
-
-def _describe_unknown(path: Path) -> str:
-    with open(path, "rb") as handle:
-        head = handle.read(512)
-    if not head:
-        return "the file is empty"
-    try:
-        head.decode("utf-8")
-        return "its content is text, not an image or video"
-    except UnicodeDecodeError:
-        return "its content is not a format ocpipe reads"
 
 
 @dataclass(frozen=True)
@@ -96,7 +85,8 @@ def probe(path: Path) -> SourceInfo:
         raise InputError("the file is empty")
     kind = sniff(path)
     if kind == "unknown":
-        raise InputError(_describe_unknown(path))
+        with open(path, "rb") as handle:
+            raise InputError(describe_unknown(handle.read(512), videos_too=True))
     if kind == "video":
         return _probe_video(path)
     if suffix in VIDEO_EXTENSIONS:

@@ -65,17 +65,18 @@ def sniff_bytes(head: bytes) -> str:
     return "unknown"
 
 
-def describe_unknown(head: bytes) -> str:
-    """Why a file that isn't a known format can't be read, from its first bytes."""
+def describe_unknown(head: bytes, videos_too: bool = False) -> str:
+    """Why a file that isn't a known format can't be read, from its first bytes;
+    `videos_too` when a video would have been fine (ingest)."""
     if not head:
         return "the file is empty"
-    if sniff_bytes(head[:16]) == "video":
+    if not videos_too and sniff_bytes(head[:16]) == "video":
         return "it is a video, not an image"
     try:
         head.decode("utf-8")
-        return "its content is text, not an image"
+        return "its content is text, not an image" + (" or video" if videos_too else "")
     except UnicodeDecodeError:
-        return "its content is not a format ocpipe reads (PNG, JPEG, GIF, WebP)"
+        return "its content is not a format ocpipe reads (PNG, JPEG, GIF, WebP" + (", MP4, WebM, MOV)" if videos_too else ")")
 
 
 def megapixels(width: int, height: int) -> str:
