@@ -379,16 +379,7 @@ def build_demo(workspace: Path | str = "."):
 def _examples_label(workspace: Workspace, phases: list[str]) -> str:
     """Honest words over the examples: test-split frames were never seen in training,
     unless a phase was measured by cross-validation (its model learned from them all)."""
-    import json
-
-    folds = []
-    for phase in phases:
-        try:
-            metrics = json.loads((workspace.model_dir(phase) / "metrics.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if metrics.get("regime") == "cross-validation":
-            folds.append(phase)
+    folds = [phase for phase in phases if workspace.metrics(phase).get("regime") == "cross-validation"]
     if not folds:
         return "Test-split examples (never seen in training)"
     return (f"Test-split examples (never seen in training, except in {', '.join(folds)}: measured by cross-validation, "

@@ -50,6 +50,16 @@ class Workspace:
     def model_dir(self, phase: str) -> Path:
         return self.root / "models" / phase
 
+    def metrics(self, phase: str) -> dict:
+        """A trained phase's metrics.json; {} when it is missing or unreadable (the
+        caller then shows less, it doesn't fail)."""
+        import json
+
+        try:
+            return json.loads((self.model_dir(phase) / "metrics.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
     def relative(self, path: Path) -> str:
         """`path` relative to the workspace, with forward slashes (as stored in tables)."""
         return Path(path).resolve().relative_to(self.root).as_posix()
