@@ -90,7 +90,6 @@ def test_multi_label_thresholds_come_from_validation():
     assert again == thresholds
 
 
-@pytest.mark.slow
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -111,6 +110,7 @@ def test_staged_folder_replaces_only_a_complete_folder(tmp_path):
     assert sorted(path.name for path in final.parent.iterdir()) == ["headshot"]  # no staging folder left behind
 
 
+@pytest.mark.slow
 def test_cli_train_end_to_end_and_its_errors(tmp_path):
     root = tmp_path / "ws"
     out = runner.invoke(app, ["train", "--workspace", str(root)])
