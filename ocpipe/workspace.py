@@ -47,6 +47,10 @@ class Workspace:
     def reports(self) -> Path:
         return self.processed / "reports"
 
+    def others(self, phase: str) -> Path:
+        """Her 'none of them' examples for a phase (others.py; not part of the manifest)."""
+        return self.root / "data" / "others" / phase
+
     def model_dir(self, phase: str) -> Path:
         return self.root / "models" / phase
 
@@ -122,7 +126,7 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Failure:
-    """An input that could not be ingested, and why (one line)."""
+    """An input that could not be read, and why (one line)."""
 
     path: Path
     reason: str
@@ -131,7 +135,7 @@ class Failure:
         return f"{self.path}: {self.reason}"
 
 
-def _hidden(path: Path) -> bool:
+def hidden(path: Path) -> bool:
     return path.name.startswith(".") or path.name in ("Thumbs.db", "desktop.ini")
 
 
@@ -174,7 +178,7 @@ def discover(path: Path, phase: str | None, character: str | None) -> tuple[list
             return
         if resolved.name in PHASES or resolved.parent.name in PHASES:
             for child in sorted(folder.iterdir()):
-                if _hidden(child):
+                if hidden(child):
                     continue
                 if child.is_dir():
                     walk(child, depth + 1)
@@ -187,7 +191,7 @@ def discover(path: Path, phase: str | None, character: str | None) -> tuple[list
         if labels_from_path(folder) is not None:
             add(folder)
             return
-        children = [child for child in sorted(folder.iterdir()) if not _hidden(child)]
+        children = [child for child in sorted(folder.iterdir()) if not hidden(child)]
         phase_dirs = [child for child in children if child.is_dir() and child.name in PHASES]
         nested = [child for child in children if child.is_dir() and child.name not in PHASES]
         if phase_dirs or (given is None and nested):
