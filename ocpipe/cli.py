@@ -196,6 +196,11 @@ def train(
     from .report import print_train_results
 
     print_train_results(results, _console())
+    failures = [failure for result in results for failure in result.failures]
+    for failure in failures:
+        typer.echo(f"error: {failure} (left out of the 'none of them' examples)", err=True)
+    if failures:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,6 +35,10 @@ _OWN_NEGATIVES = 60
 # colour shifts): a few drawings of one character are often near copies of each
 # other, and plain held-out copies alone made the rule refuse her new drawings.
 CALIBRATION_VIEWS = 4
+# Augmented views of her others folder's frames (others.py), in all.
+OTHER_VIEW_BUDGET = 1500
+# Her others are scored by heads that never saw them in this many folds (by file).
+OTHER_FOLDS = 5
 
 
 def views_per_frame(frames: int) -> int:
@@ -139,13 +144,61 @@ def fit(workspace, phase: str, classes: list[str], splits: dict[str, list[Row]],
     finally:
         progress.finish()
     view_frame = np.tile(np.arange(count + n_synthetic), views)
+    others = other_features(workspace, phase, size, multi_label, call, bank, options, log, progress)
     common = {"train_frames": count, "synthetic_train_frames": n_synthetic, "views_per_frame": views, "regime": regime,
-              "backbone": config.DEFAULT_BACKBONE, "epochs_run": 0}
+              "backbone": config.DEFAULT_BACKBONE, "epochs_run": 0, "others": others.summary(phase)}
     if multi_label:
-        return _fit_multi_label(workspace.root, model, call, augmented, targets[view_frame], classes, splits, size,
-                                options, common, learn)
+        view_targets = np.concatenate([targets[view_frame], np.zeros((len(others.views), len(classes)), np.float32)])
+        return _fit_multi_label(workspace.root, model, call, np.concatenate([augmented, others.views]) if len(others.views)
+                                else augmented, view_targets, classes, splits, size, options, common, learn)
     return _fit_single_label(model, call, augmented, view_frame, learn, learn_rows, classes, splits, size, options,
-                             common, folds, workspace.root, log, phase)
+                             common, folds, workspace.root, log, phase, others)
+
+
+@dataclass
+class OtherFeatures:
+    """Backbone features of her others folder (others.py): augmented `views`
+    (view-major, `view_file` = the file each came from) and `plain` ones (what
+    prediction sees, `file_of_frame`), the files read and the failures."""
+
+    views: np.ndarray
+    view_file: np.ndarray
+    plain: np.ndarray
+    file_of_frame: np.ndarray
+    files: list[str]
+    failures: list
+    skipped_files: int = 0
+
+    def summary(self, phase: str) -> dict:
+        return {"folder": f"data/others/{phase}", "files": len(self.files), "frames": len(self.plain),
+                "views": len(self.views), "failed": [str(failure) for failure in self.failures],
+                "skipped_files": self.skipped_files}
+
+
+def other_features(workspace, phase: str, size, multi_label: bool, call, bank, options, log, progress) -> OtherFeatures:
+    """Read the phase's others folder and compute the features the head learns
+    'none of them' from: OTHER_VIEW_BUDGET augmented views in all (the same
+    augmentation as her frames, so a background can't tell them apart)."""
+    import tensorflow as tf
+
+    from .features import augmented_features, plain_features
+    from .others import read_others
+
+    others = read_others(workspace, phase, size, whole_frame=multi_label)
+    if not len(others):
+        empty = np.zeros((0, 0), np.float32)
+        return OtherFeatures(empty, np.zeros(0, int), empty, np.zeros(0, int), [], others.failures, others.skipped_files)
+    views = int(np.clip(round(OTHER_VIEW_BUDGET / len(others)), config.MIN_VIEWS, config.MAX_VIEWS))
+    letterboxed = tf.data.Dataset.from_tensor_slices((others.images, np.zeros(len(others), np.int32)))
+    log(f"{phase}: {len(others)} frames of {len(others.files)} files in data/others/{phase} x {views} views "
+        "learnt as 'none of them'" + (f" ({others.skipped_files} more files left out)" if others.skipped_files else ""))
+    progress.start(f"{phase}: looking at {len(others)} frames of others x {views} views", views * len(others))
+    try:
+        augmented = augmented_features(call, letterboxed, len(others), views, bank, options.seed + 2, options.flip, progress)
+    finally:
+        progress.finish()
+    return OtherFeatures(augmented, np.tile(others.file_of_frame, views), plain_features(call, letterboxed),
+                         others.file_of_frame, others.files, others.failures, others.skipped_files)
 
 
 def _fit_multi_label(root, model, call, augmented, view_targets, classes, splits, size, options, common, learn) -> dict:
@@ -171,7 +224,7 @@ def _fit_multi_label(root, model, call, augmented, view_targets, classes, splits
 
 
 def _fit_single_label(model, call, augmented, view_frame, learn, learn_rows, classes, splits, size, options, common,
-                      folds: bool, root, log, phase: str) -> dict:
+                      folds: bool, root, log, phase: str, others: OtherFeatures) -> dict:
     from .baseline import colour_baseline, colour_baseline_folds
     from .features import image_features
     from .gradcam import class_focus
@@ -185,13 +238,21 @@ def _fit_single_label(model, call, augmented, view_frame, learn, learn_rows, cla
     rng = np.random.default_rng(options.seed)
     own = np.sort(rng.choice(count, size=min(_OWN_NEGATIVES, count), replace=False))
     negative_images, origin = openset.training_negatives(size, learn.images(own), seed=options.seed)
+    # ... and her others folder's frames (others.py): negative_file says which file a row came from (-1: generated).
     negatives = image_features(call, negative_images)
     negative_frame = np.where(origin >= 0, own[np.maximum(origin, 0)], -1)
+    if len(others.views):
+        negatives = np.concatenate([negatives, others.views])
+        negative_frame = np.concatenate([negative_frame, np.full(len(others.views), -1)])
+    negative_file = np.concatenate([np.full(len(negative_images), -1), others.view_file]).astype(int)
 
-    def fit_head(held: np.ndarray):
-        """A head fit on every view and negative except those of frames `held` out."""
+    def fit_head(held: np.ndarray, held_files: np.ndarray | None = None):
+        """A head fit on every view and negative except those of frames `held` out
+        (and of her others' files `held_files`)."""
         keep_views = ~held[view_frame]
         keep_negatives = (negative_frame < 0) | ~held[np.maximum(negative_frame, 0)]
+        if held_files is not None:
+            keep_negatives &= (negative_file < 0) | ~held_files[np.maximum(negative_file, 0)]
         return fit_single_label(augmented[keep_views], view_targets[keep_views], len(classes),
                                 negatives[keep_negatives], seed=options.seed)
 
@@ -261,7 +322,8 @@ def _fit_single_label(model, call, augmented, view_frame, learn, learn_rows, cla
                                                len(classes), options.seed) if evaluations else []
     set_head(model, head)
     metrics["open_set"] = open_set_report(items["test"].targets, evaluation["test"], test_scores, calibration, strangers,
-                                          calibrated_on, lambda images: head_scores(call, head, images), phase, size)
+                                          calibrated_on, lambda images: head_scores(call, head, images), phase, size,
+                                          _unseen_other_scores(fit_head, count, others, options.seed))
     metrics["focus"] = class_focus(model, letterboxed["test"], items["test"], classes) if len(items["test"]) else {}
     metrics.update(common, val_frames=len(items["val"]), test_frames=len(items["test"]))
     return {"model": model, "history": {}, "metrics": metrics, "thresholds": {}, "evaluation": evaluation,
@@ -330,12 +392,29 @@ def _left_out_scores(augmented, view_frame, view_targets, learn, negatives, nega
     return np.concatenate(out) if out else np.zeros(0)
 
 
+def _unseen_other_scores(fit_head, count: int, others: OtherFeatures, seed: int) -> np.ndarray | None:
+    """Open-set scores of her others' frames (as prediction sees them), each by a
+    head that never saw its file (OTHER_FOLDS folds by file); None with fewer than two files."""
+    folds = min(OTHER_FOLDS, len(others.files))
+    if folds < 2:
+        return None
+    fold_of_file = np.random.default_rng(seed).permutation(len(others.files)) % folds
+    scores = np.zeros(len(others.plain), np.float32)
+    for fold in range(folds):
+        held_files = fold_of_file == fold
+        frames = held_files[others.file_of_frame]
+        scores[frames] = fit_head(np.zeros(count, bool), held_files).open_set_scores(others.plain[frames])
+    return scores
+
+
 def open_set_report(truth: np.ndarray, probabilities: np.ndarray, scores: np.ndarray, calibration: np.ndarray,
-                    strangers: np.ndarray, calibrated_on: str, score_images, phase: str, size) -> dict:
+                    strangers: np.ndarray, calibrated_on: str, score_images, phase: str, size,
+                    other_scores: np.ndarray | None = None) -> dict:
     """The open-set rule (threshold from `calibration`) and both sides of it:
     held-out real frames (recognised, recognised and right) and the fixed
     non-character set (rejected, per kind), beside plain top-score thresholding
-    that keeps the same share of real frames."""
+    that keeps the same share of real frames; with `other_scores` (her others
+    folder, each scored by a head that never saw its file), their share rejected."""
     from .data import prepare
 
     threshold = openset.choose_threshold(calibration, strangers)
@@ -357,6 +436,8 @@ def open_set_report(truth: np.ndarray, probabilities: np.ndarray, scores: np.nda
         "negatives": {"count": len(negatives), "rejected": float(np.mean(~learned)),
                       "rejected_by_kind": openset.rejection_by_kind(kinds, learned)},
     }
+    if other_scores is not None:
+        report["others_rejected_unseen"] = float(np.mean(other_scores < threshold))
     if len(truth):
         kept = scores >= threshold
         right = probabilities.argmax(axis=1) == truth

@@ -70,6 +70,7 @@ class PhaseResult:
     metrics: dict
     report: Path
     notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # inputs that could not be read (the phase still trained)
 
 
 def _rows_by_split(rows: list[Row]) -> dict[str, list[Row]]:
@@ -221,13 +222,17 @@ def train_phase(workspace: Workspace, phase: str, options: TrainOptions, log: Ca
     else:
         outcome = _fit_cnn(workspace, phase, classes, splits, synthetic_sources, size, multi_label, options, log)
     outcome["metrics"]["train_seconds"] = round(time.time() - started, 1)
+    failures = (outcome["metrics"].get("others") or {}).get("failed", [])
+    if failures:
+        notes.append(f"{len(failures)} file(s) in data/others/{phase} could not be read and were left out: "
+                     + "; ".join(failures))
     outcome["metrics"]["notes"] = notes
     log(f"{phase}: trained in {outcome['metrics']['train_seconds']:.0f} s")
     outcome["metrics"]["regime"] = regime
     outcome["metrics"]["regime_reason"] = regime_reason
     model_dir = workspace.model_dir(phase)
     report = _save(workspace, phase, classes, size, multi_label, outcome, notes)
-    return PhaseResult(phase, model_dir, outcome["metrics"], report, notes)
+    return PhaseResult(phase, model_dir, outcome["metrics"], report, notes, failures)
 
 
 def _fit_cnn(workspace, phase, classes, splits, synthetic_sources, size, multi_label, options, log):

@@ -217,8 +217,8 @@ def advice(metrics: dict, classes: list[str], multi_label: bool, train_counts: d
     return lines
 
 
-def _open_set_lines(report: dict | None) -> list[str]:
-    """The report's 'None of my characters' section."""
+def _open_set_lines(report: dict | None, others: dict | None = None) -> list[str]:
+    """The report's 'None of my characters' section (`others`: metrics' summary of her others folder)."""
     from .openset import STRANGERS_REJECTED
 
     if not report:
@@ -245,6 +245,16 @@ def _open_set_lines(report: dict | None) -> list[str]:
     if plain:
         lines.append(f"- For comparison, thresholding the top score alone (at {plain['threshold']:.2f}, keeping as many "
                      f"held-out frames) would reject {_fmt(plain['negatives_rejected'])} of the non-character images.")
+    others = others or {}
+    if others.get("frames"):
+        unseen = report.get("others_rejected_unseen")
+        lines.append(f"- Your examples in `{others['folder']}/` ({others['frames']} frames of {others['files']} files) "
+                     "were learnt as 'none of them'" + (f"; each scored by a model that never saw its file, "
+                                                        f"{_fmt(unseen)} of them are rejected." if unseen is not None else "."))
+    else:
+        lines.append(f"- To teach it what is *not* yours, put pictures or animations of other characters (friends' "
+                     f"characters, fan art, characters you don't train) in `{others.get('folder', 'data/others/<phase>')}/` "
+                     "and train again: they are learnt as 'none of them'.")
     return lines
 
 
@@ -314,7 +324,7 @@ def write_report(workspace, folder: Path, phase: str, classes: list[str], multi_
     lines += ["", f"| class | precision | recall | f1 | {tested} frames |", "|---|---|---|---|---|"]
     for name, scores in metrics.get("per_class", {}).items():
         lines.append(f"| {name} | {_fmt(scores['precision'])} | {_fmt(scores['recall'])} | {_fmt(scores['f1'])} | {scores['support']} |")
-    lines += _open_set_lines(metrics.get("open_set"))
+    lines += _open_set_lines(metrics.get("open_set"), metrics.get("others"))
     focus = metrics.get("focus")
     if focus:
         lines += ["", "## Where the model looks", "",

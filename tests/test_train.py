@@ -126,20 +126,33 @@ def test_cli_train_end_to_end_and_its_errors(tmp_path):
     for number in range(3):
         make_source(raw / "Hydra", [".apng", ".webm", "seq"][number], character="Zombie", seed=number, name=f"h{number}")
     assert runner.invoke(app, ["ingest", str(raw.parent), "--workspace", str(root)]).exit_code == 0
+    # Her 'not mine' examples: two other characters (one a folder of numbered frames) and a broken file.
+    others = root / "data" / "others" / "fullbody"
+    make_source(others, ".gif", character="Adventurer", seed=7, name="friend")
+    make_source(others / "fan art", "seq", character="Ranger", seed=8, name="ranger")
+    (others / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     # The default: few animations per character, so cross-validation by source and a model of all of them.
     out = runner.invoke(app, ["train", "--workspace", str(root)])
-    assert out.exit_code == 0, out.output
+    # The broken example is named on one line and makes the exit code say so; everything else is trained and written.
+    assert out.exit_code == 1 and "error: data/others/fullbody/broken.png: " in out.output and "Traceback" not in out.output
     assert "cross-validation by source (the least-drawn character has 2 animation(s)" in out.output
     assert "fold 1/3:" in out.output and "fold 3/3:" in out.output and "report.md" in out.output  # Hydra's 3 sources: 3 folds
     metrics = json.loads((root / "models" / "fullbody" / "metrics.json").read_text())
     assert metrics["regime"] == "cross-validation" and len(metrics["fold_accuracy"]) == 3
     assert metrics["train_frames"] == len(read_table(root / "data" / "processed" / "manifest.csv"))  # every frame learned from
     assert metrics["baseline"]["applicable"] and 0 <= metrics["open_set"]["threshold"] <= 1
+    assert metrics["others"]["files"] == 2 and len(metrics["others"]["failed"]) == 1  # the frames folder is one animation
+    assert metrics["others"]["failed"][0].startswith("data/others/fullbody/broken.png: ")
+    assert metrics["others"]["frames"] == 8  # 4 spread over each animation
+    # Other characters it never saw as examples are mostly rejected (Adventurer and Ranger vs Maxus and Hydra).
+    assert metrics["open_set"]["others_rejected_unseen"] >= 0.5
     labels = json.loads((root / "models" / "fullbody" / "labels.json").read_text())
     assert labels["open_set"]["file"] == "openset.json" and (root / "models" / "fullbody" / "openset.json").exists()
     report = (root / "models" / "fullbody" / "report.md").read_text()
     assert (root / "models" / "fullbody").stat().st_mode & 0o777 == 0o777 & ~_umask()  # not mkdtemp's 0700
     assert "Maxus" in report and "cross-validation by source" in report and "None of my characters" in report
+    assert "Your examples in `data/others/fullbody/` (8 frames of 2 files)" in report
+    assert "could not be read and were left out: data/others/fullbody/broken.png" in report
 
     # The from-scratch CNN keeps the fixed split and trains for epochs.
     out = runner.invoke(app, ["train", "--backbone", "simple", "--epochs", "2", "--workspace", str(root)])
