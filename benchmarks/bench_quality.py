@@ -127,6 +127,28 @@ def _real_art(phase: str, folder: Path, proxies: Path):
     return workspace, heldout, negatives
 
 
+# Negative kinds that show a character (the others folder's half is taken from these).
+_CHARACTER_KINDS = ("painted_character", "anime_character", "other character", "negative")
+
+
+def _split_others(workspace, phase: str, negatives: list, use: bool) -> list:
+    """Take every second image of the other-character negatives (a fixed half) out
+    of the scored set; with `use`, write them into the workspace's others folder
+    (others.py) as PNGs. Returns the negatives left to score."""
+    from PIL import Image
+
+    characters = [index for index, (kind, _) in enumerate(negatives) if kind in _CHARACTER_KINDS]
+    given = set(characters[::2])
+    if use:
+        folder = workspace.others(phase)
+        folder.mkdir(parents=True, exist_ok=True)
+        for index in sorted(given):
+            Image.fromarray(negatives[index][1]).save(folder / f"other_{index:03d}.png")
+    print(f"others: {len(given)} other-character images {'in ' + str(workspace.others(phase)) if use else 'held out'}; "
+          f"scoring on the other {len(negatives) - len(given)} non-character images")
+    return [negative for index, negative in enumerate(negatives) if index not in given]
+
+
 def _multi(folder: Path, seeds: list[int], backbone: str) -> None:
     """multi: trained on the samples (scenes, plus synthetic scenes from the other
     phases' transparent train frames), scored on the variants' scenes (unseen):
@@ -174,6 +196,9 @@ def main() -> None:
     parser.add_argument("--regime", default="auto")
     parser.add_argument("--backbone", default="mobilenet", help="'mobilenet' (default model) or 'simple' (the from-scratch CNN).")
     parser.add_argument("--keep", type=Path, default=None, help="Keep the workspaces (and the last model) in this folder.")
+    parser.add_argument("--others", default="off", choices=("off", "held", "used"),
+                        help="Her 'not mine' folder: 'held' leaves a fixed half of the other-character negatives out of "
+                             "the scoring; 'used' also puts that half in data/others/<phase> (compare the two).")
     args = parser.parse_args()
 
     import numpy as np
@@ -197,6 +222,8 @@ def main() -> None:
             workspace, heldout, negatives = _samples(args.phase, folder)
         else:
             workspace, heldout, negatives = _real_art(args.phase, folder, args.proxies)
+        if args.others != "off":
+            negatives = _split_others(workspace, args.phase, negatives, args.others == "used")
         rows = [row for row in read_table(workspace.manifest) if row["phase"] == args.phase]
         classes = sorted({row["labels"] for row in rows}, key=str.lower)
         sources = Counter(row["labels"] for row in read_table(workspace.sources) if row["phase"] == args.phase)
