@@ -350,6 +350,10 @@ def ingest(
     result = IngestResult()
     candidates: list[Candidate] = []
     for path in paths:
+        if is_inside(Path(path), workspace.root / "data" / "others"):
+            result.failures.append(Failure(Path(path), "data/others/ holds pictures of characters that are not yours; "
+                                                       "`ocpipe train` reads it as it is, so don't ingest it"))
+            continue
         found, failures = discover(Path(path), phase, character)
         candidates.extend(found)
         result.failures.extend(failures)

@@ -51,3 +51,12 @@ def test_others_folder_reads_every_format_and_names_what_it_cannot(workspace):
 def test_no_others_folder_reads_nothing(workspace):
     found = read_others(workspace, "eyes", config.IMAGE_SIZES["eyes"])
     assert len(found) == 0 and found.files == [] and found.failures == []
+
+
+def test_ingest_refuses_the_others_folder_and_leaves_the_manifest_alone(workspace):
+    from ocpipe.ingest import ingest
+
+    path = make_source(workspace.others("fullbody") / "fan art", ".gif", character="Ranger", seed=2, name="ranger")
+    result = ingest([workspace.others("fullbody")], workspace)
+    assert len(result.failures) == 1 and "holds pictures of characters that are not yours" in str(result.failures[0])
+    assert not workspace.manifest.exists() and path.exists()
