@@ -3,10 +3,11 @@
 Pictures and animations of characters that are not hers (friends' characters,
 fan art, her own characters she isn't training yet) and anything else a phase's
 model should answer "none of the trained characters" for. Any folder depth and
-any format ingest reads; a folder of numbered frames is one animation. They are not ingested (no manifest rows, no splits):
-`ocpipe train` reads a few frames of each file, cropped and letterboxed the way
-prediction sees an image, and learns them as the 'none of them' class (single-
-label phases) or as scenes with none of her characters (multi).
+any format ingest reads; a folder of numbered frames is one animation. They are
+not ingested (no manifest rows, no splits): `ocpipe train` reads a few frames of
+each file, cropped and letterboxed the way prediction sees an image, and learns
+them as the 'none of them' class (single-label phases) or as scenes with none of
+her characters (multi).
 
 Why: the generated negatives (openset.py) teach 'none' for empty canvases,
 scenes and doodles, but another character drawn in the same style looks much
