@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import os
 import struct
 import subprocess
@@ -645,3 +646,17 @@ def test_share_without_auth_says_the_link_is_public(tmp_path):
                                           "can use the app (add --auth USER:PASSWORD to require a login)"]
     assert public.stderr.startswith(f"error: can't serve on 127.0.0.1:{port}")
     assert private.stdout == ""
+
+
+def test_others_folder_with_hostile_files_reads_the_rest(tmp_path, workspace, hostile):
+    from ocpipe import config
+    from ocpipe.others import read_others
+
+    good = make_source(workspace.others("fullbody"), ".gif", character="Ranger", seed=5, name="friend")
+    for name in ("bomb", "claims", "cut", "text", "growing_gif", "huge_webp", "white144"):
+        shutil.copy(hostile[name], workspace.others("fullbody") / hostile[name].name)
+    found = read_others(workspace, "fullbody", config.IMAGE_SIZES["fullbody"])
+    assert found.files == [f"data/others/fullbody/{good.name}"] and len(found) == 4
+    reasons = {str(failure.path): failure.reason for failure in found.failures}
+    assert reasons["data/others/fullbody/bomb.png"] == f"this image is 400 megapixels (20000x20000); {LIMIT}"
+    assert len(reasons) == 7 and all(reason and "\n" not in reason for reason in reasons.values())
