@@ -132,6 +132,11 @@ def dataset_report(workspace) -> tuple[Path, str]:
                             "draw it on other kinds of background so the model can't use the background to recognise it")
         sheet = workspace.reports / f"{phase}_{labels.replace(';', '+')}.png"
         contact_sheet(workspace, rows, sheet)
+    from .others import find_sources
+
+    others = {phase: len(find_sources(workspace, phase)) for phase in sorted({phase for phase, _ in groups})}
+    lines += ["", "Not-mine examples, learnt as 'none of them' by `ocpipe train` (data/others/<phase>/): "
+              + ", ".join(f"{phase} {count} file{'s' if count != 1 else ''}" for phase, count in others.items())]
     per_phase: dict[str, Counter] = defaultdict(Counter)
     for (phase, labels), rows in groups.items():
         per_phase[phase][labels] = sum(1 for row in rows if row["split"] == "train")

@@ -222,7 +222,9 @@ def test_samples_cover_every_phase_and_format(tmp_path):
 def test_report_counts_and_contact_sheets(tmp_path, workspace):
     raw = _tree(workspace.raw)
     ingest([raw], workspace)
+    make_source(workspace.others("fullbody"), ".gif", character="Ranger", name="friend")
     result = runner.invoke(app, ["report", "--workspace", str(workspace.root)])
     assert result.exit_code == 0, result.output
     assert "| fullbody | Maxus | 4 |" in result.output
+    assert "learnt as 'none of them' by `ocpipe train` (data/others/<phase>/): fullbody 1 file" in result.output
     assert (workspace.reports / "fullbody_Maxus.png").stat().st_size > 1000
