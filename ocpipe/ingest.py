@@ -349,12 +349,20 @@ def ingest(
     progress = progress or Progress()
     result = IngestResult()
     candidates: list[Candidate] = []
+    # The workspace's own folders that look like <phase>/<Character>/ trees but are not her originals:
+    # refused when named, not walked into when a folder above them is ingested (`ocpipe ingest data`).
+    not_sources = {
+        workspace.processed: "data/processed/ is ocpipe's own output; ingest the originals in data/raw/",
+        workspace.root / "data" / "others": "data/others/ holds pictures of characters that are not yours; "
+                                            "`ocpipe train` reads it as it is, so don't ingest it",
+        workspace.root / "models": "models/ holds trained models, not animations",
+    }
     for path in paths:
-        if is_inside(Path(path), workspace.root / "data" / "others"):
-            result.failures.append(Failure(Path(path), "data/others/ holds pictures of characters that are not yours; "
-                                                       "`ocpipe train` reads it as it is, so don't ingest it"))
+        refused = [reason for folder, reason in not_sources.items() if is_inside(Path(path), folder)]
+        if refused:
+            result.failures.append(Failure(Path(path), refused[0]))
             continue
-        found, failures = discover(Path(path), phase, character)
+        found, failures = discover(Path(path), phase, character, skip=tuple(not_sources))
         candidates.extend(found)
         result.failures.extend(failures)
 

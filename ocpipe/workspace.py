@@ -139,9 +139,12 @@ def hidden(path: Path) -> bool:
     return path.name.startswith(".") or path.name in ("Thumbs.db", "desktop.ini")
 
 
-def discover(path: Path, phase: str | None, character: str | None) -> tuple[list[Candidate], list[Failure]]:
-    """Find the sources under one PATH argument and label them (CONTRACT.md: ingest)."""
+def discover(path: Path, phase: str | None, character: str | None,
+             skip: tuple[Path, ...] = ()) -> tuple[list[Candidate], list[Failure]]:
+    """Find the sources under one PATH argument and label them (CONTRACT.md: ingest).
+    Folders in `skip` are not walked into."""
     path = Path(path)
+    skipped = {folder.resolve() for folder in skip}
     if not path.exists():
         return [], [Failure(path, "no such file or folder")]
     given = None
@@ -173,6 +176,8 @@ def discover(path: Path, phase: str | None, character: str | None) -> tuple[list
 
     def walk(folder: Path, depth: int) -> None:
         resolved = folder.resolve()
+        if resolved in skipped:
+            return
         if resolved.parent.parent.name in PHASES and resolved.parent.name and depth > 0:
             add(folder)  # a sequence folder at the source level
             return

@@ -55,8 +55,22 @@ def test_no_others_folder_reads_nothing(workspace):
 
 def test_ingest_refuses_the_others_folder_and_leaves_the_manifest_alone(workspace):
     from ocpipe.ingest import ingest
+    from ocpipe.manifest import read_table
 
     path = make_source(workspace.others("fullbody") / "fan art", ".gif", character="Ranger", seed=2, name="ranger")
     result = ingest([workspace.others("fullbody")], workspace)
     assert len(result.failures) == 1 and "holds pictures of characters that are not yours" in str(result.failures[0])
     assert not workspace.manifest.exists() and path.exists()
+    # `ocpipe ingest data` takes her originals and walks past data/others/ and ocpipe's own data/processed/.
+    make_source(workspace.raw / "fullbody" / "Maxus", ".apng", character="Robot", seed=1, name="m")
+    assert ingest([workspace.root / "data"], workspace).ok
+    again = ingest([workspace.root / "data"], workspace)
+    assert again.ok and not again.added  # the processed frames are not new sources
+    (workspace.model_dir("fullbody")).mkdir(parents=True)
+    (workspace.model_dir("fullbody") / "labels.json").write_text("{}")
+    whole = ingest([workspace.root], workspace)  # `ocpipe ingest .` in the workspace
+    assert whole.ok and not whole.added
+    assert {row["labels"] for row in read_table(workspace.manifest)} == {"Maxus"}
+    refused = ingest([workspace.processed], workspace)
+    assert [failure.reason for failure in refused.failures] == [
+        "data/processed/ is ocpipe's own output; ingest the originals in data/raw/"]
