@@ -59,22 +59,21 @@ def frame_indices(count: int, per_file: int) -> set[int]:
 
 
 def _frames(path: Path, per_file: int) -> list[np.ndarray]:
-    """Up to `per_file` frames of one file as RGBA uint8, spread over its length."""
+    """Up to `per_file` frames of one file as RGBA uint8, spread over its length,
+    shrunk to the working size the way predict's reader shrinks (readers.shrink)."""
     import cv2
+    from PIL import Image
 
     from .decode import iter_frames, probe
+    from .readers import shrink
 
     info = probe(path)
     wanted = frame_indices(info.frame_count, per_file)
     out = []
     for index, frame in enumerate(iter_frames(path, info)):
         if index in wanted:
-            height, width = frame.shape[:2]
-            if max(height, width) > WORK_MAX_SIDE:
-                scale = WORK_MAX_SIDE / max(height, width)
-                frame = cv2.resize(frame, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
-            code = cv2.COLOR_BGRA2RGBA if frame.shape[2] == 4 else cv2.COLOR_BGR2RGBA
-            out.append(cv2.cvtColor(frame, code))
+            rgba = cv2.cvtColor(frame, cv2.COLOR_BGRA2RGBA if frame.shape[2] == 4 else cv2.COLOR_BGR2RGBA)
+            out.append(np.asarray(shrink(Image.fromarray(rgba), WORK_MAX_SIDE)))
         if len(out) == len(wanted) or index >= max(wanted):
             break
     return out
