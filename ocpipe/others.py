@@ -48,7 +48,7 @@ class Others:
     skipped_files: int = 0  # over MAX_FILES
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.file_of_frame)
 
 
 def frame_indices(count: int, per_file: int) -> set[int]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from .data import Items
 from .errors import TrainingError
 from .head import fit_multi_label, fit_single_label
 from .manifest import Row, split_labels
+from .others import Others
 
 # At most this many training frames are cut into shuffled tiles for the 'none' class.
 _OWN_NEGATIVES = 60
@@ -157,22 +158,23 @@ def fit(workspace, phase: str, classes: list[str], splits: dict[str, list[Row]],
 
 @dataclass
 class OtherFeatures:
-    """Backbone features of her others folder (others.py): augmented `views`
-    (view-major, `view_file` = the file each came from) and `plain` ones (what
-    prediction sees, `file_of_frame`), the files read and the failures."""
+    """Backbone features of her others folder: what others.read_others found
+    (`read`, its images dropped once featurised), augmented `views` (view-major)
+    and `plain` ones (what prediction sees, one per frame)."""
 
+    read: Others
     views: np.ndarray
-    view_file: np.ndarray
     plain: np.ndarray
-    file_of_frame: np.ndarray
-    files: list[str]
-    failures: list
-    skipped_files: int = 0
+
+    @property
+    def view_file(self) -> np.ndarray:
+        """The file (index into read.files) each row of `views` came from."""
+        return np.tile(self.read.file_of_frame, len(self.views) // max(len(self.read), 1))
 
     def summary(self, phase: str) -> dict:
-        return {"folder": f"data/others/{phase}", "files": len(self.files), "frames": len(self.plain),
-                "views": len(self.views), "failed": [str(failure) for failure in self.failures],
-                "skipped_files": self.skipped_files}
+        return {"folder": f"data/others/{phase}", "files": len(self.read.files), "frames": len(self.read),
+                "views": len(self.views), "failed": [str(failure) for failure in self.read.failures],
+                "skipped_files": self.read.skipped_files}
 
 
 def other_features(workspace, phase: str, size, multi_label: bool, call, bank, options, log, progress) -> OtherFeatures:
@@ -186,8 +188,7 @@ def other_features(workspace, phase: str, size, multi_label: bool, call, bank, o
 
     others = read_others(workspace, phase, size, whole_frame=multi_label)
     if not len(others):
-        empty = np.zeros((0, 0), np.float32)
-        return OtherFeatures(empty, np.zeros(0, int), empty, np.zeros(0, int), [], others.failures, others.skipped_files)
+        return OtherFeatures(others, np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32))
     views = int(np.clip(round(OTHER_VIEW_BUDGET / len(others)), config.MIN_VIEWS, config.MAX_VIEWS))
     letterboxed = tf.data.Dataset.from_tensor_slices((others.images, np.zeros(len(others), np.int32)))
     log(f"{phase}: {len(others)} frames of {len(others.files)} files in data/others/{phase} x {views} views "
@@ -197,8 +198,8 @@ def other_features(workspace, phase: str, size, multi_label: bool, call, bank, o
         augmented = augmented_features(call, letterboxed, len(others), views, bank, options.seed + 2, options.flip, progress)
     finally:
         progress.finish()
-    return OtherFeatures(augmented, np.tile(others.file_of_frame, views), plain_features(call, letterboxed),
-                         others.file_of_frame, others.files, others.failures, others.skipped_files)
+    plain = plain_features(call, letterboxed)
+    return OtherFeatures(replace(others, images=others.images[:0]), augmented, plain)
 
 
 def _fit_multi_label(root, model, call, augmented, view_targets, classes, splits, size, options, common, learn) -> dict:
@@ -395,14 +396,14 @@ def _left_out_scores(augmented, view_frame, view_targets, learn, negatives, nega
 def _unseen_other_scores(fit_head, count: int, others: OtherFeatures, seed: int) -> np.ndarray | None:
     """Open-set scores of her others' frames (as prediction sees them), each by a
     head that never saw its file (OTHER_FOLDS folds by file); None with fewer than two files."""
-    folds = min(OTHER_FOLDS, len(others.files))
+    folds = min(OTHER_FOLDS, len(others.read.files))
     if folds < 2:
         return None
-    fold_of_file = np.random.default_rng(seed).permutation(len(others.files)) % folds
+    fold_of_file = np.random.default_rng(seed).permutation(len(others.read.files)) % folds
     scores = np.zeros(len(others.plain), np.float32)
     for fold in range(folds):
         held_files = fold_of_file == fold
-        frames = held_files[others.file_of_frame]
+        frames = held_files[others.read.file_of_frame]
         scores[frames] = fit_head(np.zeros(count, bool), held_files).open_set_scores(others.plain[frames])
     return scores
 
