@@ -353,8 +353,8 @@ def ingest(
     # refused when named, not walked into when a folder above them is ingested (`ocpipe ingest data`).
     not_sources = {
         workspace.processed: "data/processed/ is ocpipe's own output; ingest the originals in data/raw/",
-        workspace.root / "data" / "others": "data/others/ holds pictures of characters that are not yours; "
-                                            "`ocpipe train` reads it as it is, so don't ingest it",
+        workspace.others_root: "data/others/ holds pictures of characters that are not yours; "
+                               "`ocpipe train` reads it as it is, so don't ingest it",
         workspace.root / "models": "models/ holds trained models, not animations",
     }
     for path in paths:

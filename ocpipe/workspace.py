@@ -47,9 +47,13 @@ class Workspace:
     def reports(self) -> Path:
         return self.processed / "reports"
 
+    @property
+    def others_root(self) -> Path:
+        """Her 'none of them' examples, one folder per phase (others.py; not part of the manifest)."""
+        return self.root / "data" / "others"
+
     def others(self, phase: str) -> Path:
-        """Her 'none of them' examples for a phase (others.py; not part of the manifest)."""
-        return self.root / "data" / "others" / phase
+        return self.others_root / phase
 
     def model_dir(self, phase: str) -> Path:
         return self.root / "models" / phase
