@@ -56,11 +56,10 @@ class Predictor:
         if open_set is not None:
             from .head import LinearHead
 
-            none_kernel, none_bias = np.asarray(open_set["none_kernel"], np.float32), float(open_set["none_bias"])
-            open_set = {"none_kernel": none_kernel, "none_bias": none_bias,
-                        "threshold": float(labels["open_set"]["threshold"]), "feature_layer": open_set.get("feature_layer", "pool"),
+            open_set = {"threshold": float(labels["open_set"]["threshold"]), "feature_layer": open_set.get("feature_layer", "pool"),
                         # The saved Dense layer and the 'none' column as one head, built once.
-                        "head": LinearHead(*model.get_layer("scores").get_weights(), none_kernel, none_bias)}
+                        "head": LinearHead(*model.get_layer("scores").get_weights(),
+                                           np.asarray(open_set["none_kernel"], np.float32), float(open_set["none_bias"]))}
         return cls(phase, model, classes, tuple(labels["image_size"]), bool(labels["multi_label"]),
                    {k: float(v) for k, v in labels.get("thresholds", {}).items()},
                    bool(labels.get("whole_frame", labels["multi_label"])), open_set)

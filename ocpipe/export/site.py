@@ -295,8 +295,8 @@ def _build(workspace: Workspace, staging: Path, phases: list[str], title: str, e
             if predictor.open_set["feature_layer"] != reads:
                 raise ExportError(f"{phase}: the open-set column reads layer '{predictor.open_set['feature_layer']}', "
                                   f"not the scores' input ('{reads}'); export supports only that")
-            meta["open_set"] = {"none_kernel": _float32_list(predictor.open_set["none_kernel"]),
-                                "none_bias": float(predictor.open_set["none_bias"]),
+            head = predictor.open_set["head"]
+            meta["open_set"] = {"none_kernel": _float32_list(head.none_kernel), "none_bias": float(head.none_bias),
                                 "threshold": float(predictor.open_set["threshold"])}
         (staging / "models" / f"{phase}.json").write_text(json.dumps(meta, separators=(",", ":")), encoding="utf-8")
         log(f"{phase}: {len(predictor.classes)} characters, {len(listed)} examples; ONNX vs Keras: largest score "
