@@ -30,6 +30,10 @@ SCENE_SHARE = 0.40
 # Random zoom range (log-uniform). Zooming out to 0.6 shows cropped characters
 # small inside a busy background, the way whole-frame art on a scene looks.
 ZOOM_RANGE = (0.6, 1.15)
+# Prediction shows the drawing at the middle of that range (its geometric mean),
+# the scale the head learned from most, instead of at its edge (1.0): on new
+# drawings nobody here drew, 1.0 left the features off-centre (README, "Quality").
+PREDICT_ZOOM = round(float(np.sqrt(ZOOM_RANGE[0] * ZOOM_RANGE[1])), 2)
 
 
 def crop_box(box: tuple[int, int, int, int], width: int, height: int, margin: float = CONTENT_MARGIN) -> tuple[int, int, int, int]:
@@ -41,9 +45,10 @@ def crop_box(box: tuple[int, int, int, int], width: int, height: int, margin: fl
     return max(0, left - grow_x), max(0, top - grow_y), min(width, right + grow_x), min(height, bottom + grow_y)
 
 
-def letterbox(rgba, box, size: tuple[int, int]):
+def letterbox(rgba, box, size: tuple[int, int], zoom: float = 1.0):
     """Crop an RGBA uint8 tensor (H, W, 4) to `box` (left, top, right, bottom) and fit
-    it into `size` (height, width) keeping aspect, centred, padding transparent.
+    it into `size` (height, width) keeping aspect, centred, padding transparent;
+    `zoom` < 1 shrinks it further inside the same padding (PREDICT_ZOOM).
     Returns float32 holding whole numbers in 0..255. Works eagerly and inside tf.data."""
     import tensorflow as tf
 
@@ -56,7 +61,7 @@ def letterbox(rgba, box, size: tuple[int, int]):
     # tf.image.resize's preserve_aspect_ratio, but never 0 pixels on a side: a crop
     # 1000x3 (a thin drawn line, a 1x20000 sliver) would fail the resize otherwise.
     shape = tf.cast(tf.shape(crop)[:2], tf.float32)
-    scale = tf.minimum(size[0] / shape[0], size[1] / shape[1])
+    scale = tf.minimum(size[0] / shape[0], size[1] / shape[1]) * zoom
     fitted = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), 1)
     resized = tf.image.resize(premultiplied, fitted, antialias=True, method="area")
     resized = tf.image.resize_with_crop_or_pad(resized, size[0], size[1])
@@ -124,18 +129,31 @@ class Prepared:
     blank: bool
 
 
-def letterboxed_for_prediction(rgba: np.ndarray, size: tuple[int, int], whole_frame: bool = False):
+def letterboxed_for_prediction(rgba: np.ndarray, size: tuple[int, int], whole_frame: bool = False, zoom: float = 1.0):
     """One RGBA image matted, cropped to its drawn content and letterboxed (RGBA
-    float tensor, 0..255), the crop box it was cut from, and whether it is blank."""
+    float tensor, 0..255), the crop box it was cut from, and whether it is blank.
+    At the default zoom 1 it is what the training cache holds (load_letterboxed)."""
     rgba = matte(rgba)
     box, blank = find_content(rgba, whole_frame)
-    return letterbox(rgba, box, size), box, blank
+    return letterbox(rgba, box, size, zoom), box, blank
 
 
-def prepare(rgba: np.ndarray, size: tuple[int, int], whole_frame: bool = False) -> Prepared:
-    """Prediction input for one RGBA image (see Prepared)."""
-    letterboxed, box, blank = letterboxed_for_prediction(rgba, size, whole_frame)
+def prepare(rgba: np.ndarray, size: tuple[int, int], whole_frame: bool = False, zoom: float = PREDICT_ZOOM) -> Prepared:
+    """Prediction input for one RGBA image (see Prepared), shown at `zoom`."""
+    letterboxed, box, blank = letterboxed_for_prediction(rgba, size, whole_frame, zoom)
     return Prepared(compose(letterboxed, PREDICT_BACKGROUND).numpy(), box, blank)
+
+
+def zoomed(letterboxed, zoom: float = PREDICT_ZOOM):
+    """Letterboxed RGBA (H, W, 4), as the training cache holds it (zoom 1), shrunk
+    to `zoom` inside its padding: what prediction shows the model."""
+    import tensorflow as tf
+
+    letterboxed = tf.convert_to_tensor(letterboxed)
+    if zoom == 1.0:
+        return tf.cast(letterboxed, tf.float32)
+    height, width = letterboxed.shape[0], letterboxed.shape[1]
+    return letterbox(letterboxed, (0, 0, width, height), (height, width), zoom)
 
 
 @dataclass(frozen=True)
@@ -275,7 +293,8 @@ def training_dataset(letterboxed, count: int, batch_size: int, seed: int, bank: 
 
 
 def evaluation_dataset(letterboxed, batch_size: int):
-    """Letterboxed frames over the prediction grey, batched: what predict sees."""
+    """Letterboxed frames at PREDICT_ZOOM over the prediction grey, batched: what predict sees."""
     import tensorflow as tf
 
-    return letterboxed.map(lambda rgba, target: (compose(tf.cast(rgba, tf.float32), PREDICT_BACKGROUND), target)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return letterboxed.map(lambda rgba, target: (compose(zoomed(rgba), PREDICT_BACKGROUND), target),
+                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -39,7 +39,7 @@ def explain_rgba(predictor: Predictor, rgba: np.ndarray, class_names: list[str] 
     overlays = {}
     heatmaps = {}
     for name, heatmap in zip(class_names, maps):
-        full = unletterbox(heatmap, box, predictor.image_size, rgba.shape[:2])
+        full = unletterbox(heatmap, box, predictor.image_size, rgba.shape[:2], predictor.zoom)
         heatmaps[name] = full
         overlays[name] = overlay(base, full, alpha)
     return {**described, "explained": class_names, "overlays": overlays, "heatmaps": heatmaps, "box": box, "base": base}

@@ -112,15 +112,16 @@ def upsample(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def unletterbox(heatmap: np.ndarray, box: tuple[int, int, int, int], input_size: tuple[int, int],
-                image_shape: tuple[int, int]) -> np.ndarray:
-    """Map a heat map over the letterboxed model input back onto the original image
-    (zeros outside the crop box). `input_size`, `image_shape`: (height, width)."""
+                image_shape: tuple[int, int], zoom: float = 1.0) -> np.ndarray:
+    """Map a heat map over the letterboxed model input (the crop shown at `zoom`,
+    data.letterbox) back onto the original image (zeros outside the crop box).
+    `input_size`, `image_shape`: (height, width)."""
     import cv2
 
     left, top, right, bottom = box
     crop_h, crop_w = bottom - top, right - left
     full = upsample(heatmap, input_size)
-    scale = min(input_size[0] / crop_h, input_size[1] / crop_w)
+    scale = min(input_size[0] / crop_h, input_size[1] / crop_w) * zoom
     content_h, content_w = max(1, round(crop_h * scale)), max(1, round(crop_w * scale))
     offset_y, offset_x = (input_size[0] - content_h) // 2, (input_size[1] - content_w) // 2
     content = full[offset_y : offset_y + content_h, offset_x : offset_x + content_w]
@@ -180,7 +181,7 @@ def batch_heatmaps(model, images: np.ndarray, class_indices: np.ndarray, layer_n
 def class_focus(model, letterboxed, items, classes: list[str], batch_size: int = 32) -> dict[str, float]:
     """Mean focus score per class over outlined test frames (their true classes'
     maps against their alpha): the background-shortcut detector of the report."""
-    from .data import PREDICT_BACKGROUND, compose
+    from .data import PREDICT_BACKGROUND, compose, zoomed
 
     outlined = items.outlined if items.outlined is not None else np.zeros(len(items), bool)
     pairs = []
@@ -196,7 +197,7 @@ def class_focus(model, letterboxed, items, classes: list[str], batch_size: int =
     scores: dict[int, list[float]] = {}
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
-        rgba = np.stack([frames[index] for index, _ in chunk])
+        rgba = np.stack([zoomed(frames[index]).numpy() for index, _ in chunk])  # as prediction shows them
         maps = batch_heatmaps(model, compose(rgba, PREDICT_BACKGROUND), np.array([c for _, c in chunk]))
         for (_, class_index), heat, frame in zip(chunk, maps, rgba):
             value = focus_score(heat, frame[:, :, 3] > 127)

@@ -27,6 +27,8 @@ class Predictor:
     whole_frame: bool
     # The learned 'none of them' column and its threshold (openset.py); None for models without one.
     open_set: dict | None = None
+    # How far the drawing is shrunk inside the letterbox (data.PREDICT_ZOOM; 1.0 for models trained before it).
+    zoom: float = 1.0
 
     @classmethod
     def load(cls, workspace: Workspace, phase: str) -> "Predictor":
@@ -62,11 +64,11 @@ class Predictor:
                                            np.asarray(open_set["none_kernel"], np.float32), float(open_set["none_bias"]))}
         return cls(phase, model, classes, tuple(labels["image_size"]), bool(labels["multi_label"]),
                    {k: float(v) for k, v in labels.get("thresholds", {}).items()},
-                   bool(labels.get("whole_frame", labels["multi_label"])), open_set)
+                   bool(labels.get("whole_frame", labels["multi_label"])), open_set, float(labels.get("input_zoom", 1.0)))
 
     def prepare(self, rgba: np.ndarray) -> Prepared:
         """Model input for an RGBA image, the crop box used, and whether it is blank."""
-        return prepare(rgba, self.image_size, self.whole_frame)
+        return prepare(rgba, self.image_size, self.whole_frame, self.zoom)
 
     def _compiled(self):
         """The model (with its pooled features as a second output when there is an

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import config
-from .data import Items, crop_box
+from .data import PREDICT_ZOOM, Items, crop_box
 from .errors import TrainingError, WorkspaceError
 from .manifest import Row, read_table, split_labels, staged_folder
 from .split import sources_by_class
@@ -349,7 +349,7 @@ def _save(workspace: Workspace, phase: str, classes, size, multi_label, outcome,
     with staged_folder(final) as staging:
         outcome["model"].save(staging / "model.keras")
         labels = {"phase": phase, "classes": classes, "image_size": list(size), "multi_label": multi_label,
-                  "thresholds": outcome["thresholds"], "whole_frame": multi_label}
+                  "thresholds": outcome["thresholds"], "whole_frame": multi_label, "input_zoom": PREDICT_ZOOM}
         head = outcome.get("head")
         open_set = outcome["metrics"].get("open_set")
         if head is not None and head.none_kernel is not None and open_set:

@@ -134,10 +134,12 @@ def test_prepared_inputs_match_python_bit_for_bit(images, tmp_path):
     from ocpipe import data
     from ocpipe.readers import read_picture
 
-    jobs = [{"op": "prepare", "path": str(path), "size": list(IMAGE_SIZES[phase]), "whole": phase == "multi"}
-            for _, path, phase in images]
+    # Every image at the zoom models are trained for now, and at 1.0 (models trained before it).
+    cases = [(image, zoom) for image in images for zoom in (data.PREDICT_ZOOM, 1.0)]
+    jobs = [{"op": "prepare", "path": str(path), "size": list(IMAGE_SIZES[phase]), "whole": phase == "multi", "zoom": zoom}
+            for (_, path, phase), zoom in cases]
     results = run_node(jobs, tmp_path)
-    for (name, path, phase), job, got in zip(images, jobs, results):
+    for ((name, path, phase), zoom), job, got in zip(cases, jobs, results):
         assert "error" not in got, (name, got)
         picture = read_picture(path, WORK_MAX_SIDE)
         rgba = picture.rgba
@@ -148,11 +150,11 @@ def test_prepared_inputs_match_python_bit_for_bit(images, tmp_path):
         np.testing.assert_array_equal(decoded(got["matte"], np.uint8, rgba.shape), matted, err_msg=f"{name}: matte")
         box, blank = data.find_content(matted, job["whole"])
         assert (tuple(got["content"]["box"]), got["content"]["blank"]) == (tuple(box), blank), name
-        prepared = data.prepare(rgba, IMAGE_SIZES[phase], job["whole"])
+        prepared = data.prepare(rgba, IMAGE_SIZES[phase], job["whole"], zoom)
         inputs = decoded(got["inputs"], np.float32, prepared.inputs.shape)
-        np.testing.assert_array_equal(inputs, prepared.inputs, err_msg=f"{name}: model input")
+        np.testing.assert_array_equal(inputs, prepared.inputs, err_msg=f"{name} at zoom {zoom}: model input")
         assert (tuple(got["box"]), got["blank"]) == (tuple(prepared.box), prepared.blank), name
-    kinds = {name: json.loads(json.dumps(got["content"])) for (name, _, _), got in zip(images, results)}
+    kinds = {name: json.loads(json.dumps(got["content"])) for ((name, _, _), _), got in zip(cases, results)}
     assert kinds["blank"]["blank"] and not kinds["transparent"]["blank"]  # the cases cover both answers
 
 

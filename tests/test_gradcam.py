@@ -65,3 +65,20 @@ def test_focus_and_overlay():
     blended = overlay(image, heatmap, alpha=0.5)
     assert blended.shape == image.shape
     assert not np.array_equal(blended[2, 2], image[2, 2]) and np.array_equal(blended[30, 30], image[30, 30])
+
+
+@pytest.mark.parametrize("zoom", [1.0, 0.83])
+def test_unletterbox_lays_the_map_back_on_the_drawing(zoom):
+    """A heat map that is hot exactly where the model input shows the drawing
+    (prepare at `zoom`) lands on the drawing in the original picture."""
+    from ocpipe.data import prepare
+    from ocpipe.gradcam import unletterbox
+
+    picture = np.zeros((300, 500, 4), np.uint8)
+    picture[60:240, 150:270] = (200, 40, 40, 255)  # a tall drawing off-centre, on transparency
+    prepared = prepare(picture, (160, 160), zoom=zoom)
+    drawn = (np.abs(prepared.inputs - 128.0).sum(axis=2) > 30).astype(np.float32)
+    assert 0.4 * zoom**2 < drawn.mean() < 0.8 * zoom**2  # shrunk by the zoom inside the padding
+    laid = unletterbox(drawn, prepared.box, (160, 160), picture.shape[:2], zoom) > 0.5
+    truth = picture[:, :, 3] > 0
+    assert (laid & truth).sum() / (laid | truth).sum() > 0.9

@@ -26,19 +26,21 @@ runner = CliRunner()
 
 
 @settings(max_examples=25, deadline=None)
-@given(width=st.integers(4, 400), height=st.integers(4, 400), phase=st.sampled_from(config.PHASES))
-def test_letterbox_keeps_aspect_and_centres(width, height, phase):
+@given(width=st.integers(4, 400), height=st.integers(4, 400), phase=st.sampled_from(config.PHASES),
+       zoom=st.sampled_from((1.0, 0.83, 0.6)))
+def test_letterbox_keeps_aspect_and_centres(width, height, phase, zoom):
     from ocpipe.data import letterbox
 
     size = config.IMAGE_SIZES[phase]
     rgba = np.full((height, width, 4), 200, np.uint8)
-    out = letterbox(rgba, (0, 0, width, height), size).numpy()
+    out = letterbox(rgba, (0, 0, width, height), size, zoom).numpy()
     assert out.shape == (*size, 4)
     rows, cols = np.nonzero(out[:, :, 3] > 127)
     drawn_h, drawn_w = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
-    scale = min(size[0] / height, size[1] / width)
-    # Fills one side, keeps the other in proportion (to a pixel of rounding), centred.
-    assert drawn_h == size[0] or drawn_w == size[1]
+    scale = min(size[0] / height, size[1] / width) * zoom
+    # Fills one side (at zoom 1; `zoom` of it otherwise), keeps the other in proportion
+    # (to a pixel of rounding), centred.
+    assert abs(max(drawn_h / size[0], drawn_w / size[1]) - zoom) <= 1.5 / min(size)
     assert abs(drawn_h - height * scale) <= 1.5 and abs(drawn_w - width * scale) <= 1.5
     assert abs(rows.min() - (size[0] - 1 - rows.max())) <= 1 and abs(cols.min() - (size[1] - 1 - cols.max())) <= 1
 

@@ -282,7 +282,7 @@ def _build(workspace: Workspace, staging: Path, phases: list[str], title: str, e
         meta = {
             "phase": phase, "classes": predictor.classes, "image_size": list(predictor.image_size),
             "multi_label": predictor.multi_label, "whole_frame": predictor.whole_frame, "thresholds": predictor.thresholds,
-            "trunk": name,
+            "input_zoom": predictor.zoom, "trunk": name,
             "head": {"activation": split.head.activation, "features_output": FEATURES_OUTPUT,
                      "features": int(split.head.kernel.shape[0]),
                      "kernel": _float32_list(split.head.kernel), "bias": _float32_list(split.head.bias),

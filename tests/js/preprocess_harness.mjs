@@ -15,7 +15,7 @@ for (const job of jobs) {
       const image = P.shrink(decoded, P.WORK_MAX_SIDE);
       const matted = P.matte(image);
       const content = P.findContent(matted, job.whole);
-      const prepared = P.prepare(image, job.size, job.whole);
+      const prepared = P.prepare(image, job.size, job.whole, job.zoom ?? 1.0);
       out.push({ width: image.width, height: image.height, rgba: b64(image.data), animated: decoded.animated,
                  matte: b64(matted.data), content, inputs: b64(prepared.inputs), box: prepared.box, blank: prepared.blank });
     } else if (job.op === "area" || job.op === "linear") {

@@ -102,7 +102,7 @@ export class PhaseModel {
    * for a multi-label phase, else the top class), as explain.explain_rgba. */
   async classify(image, explain = null) {
     const started = performance.now();
-    const prepared = prepare(image, this.size, this.meta.whole_frame);
+    const prepared = prepare(image, this.size, this.meta.whole_frame, this.meta.input_zoom ?? 1.0);
     const preparedAt = performance.now();
     const out = await this.trunk(prepared.inputs);
     const networkAt = performance.now();
@@ -198,15 +198,15 @@ function resizeMap(src, height, width, outHeight, outWidth, cubic) {
   return out;
 }
 
-/** gradcam.unletterbox: a map over the letterboxed input laid back onto the image (zeros outside the box). */
-export function unletterbox(rows, box, inputSize, imageWidth, imageHeight) {
+/** gradcam.unletterbox: a map over the letterboxed input (the crop shown at `zoom`) laid back onto the image (zeros outside the box). */
+export function unletterbox(rows, box, inputSize, imageWidth, imageHeight, zoom = 1.0) {
   const mapHeight = rows.length, mapWidth = rows[0].length;
   const flat = Float32Array.from(rows.flat());
   const [H, W] = inputSize;
   const full = resizeMap(flat, mapHeight, mapWidth, H, W, true).map((v) => Math.min(1, Math.max(0, v)));
   const [left, top, right, bottom] = box;
   const cropH = bottom - top, cropW = right - left;
-  const scale = Math.min(H / cropH, W / cropW);
+  const scale = Math.min(H / cropH, W / cropW) * zoom;
   const contentH = Math.max(1, roundHalfEven(cropH * scale)), contentW = Math.max(1, roundHalfEven(cropW * scale));
   const offsetY = Math.floor((H - contentH) / 2), offsetX = Math.floor((W - contentW) / 2);
   const content = new Float32Array(contentH * contentW);

@@ -733,9 +733,9 @@ export function resizeAreaTf(src, height, width, cn, outHeight, outWidth) {
 }
 
 /** data.letterbox: crop to `box`, fit into size = [height, width] keeping aspect
- * (premultiplied area resize), centred on transparent padding. RGBA float32,
- * whole numbers in 0..255. */
-export function letterbox(image, box, size) {
+ * (premultiplied area resize), shrunk by `zoom`, centred on transparent padding.
+ * RGBA float32, whole numbers in 0..255. */
+export function letterbox(image, box, size, zoom = 1.0) {
   const [left, top, right, bottom] = box;
   const ch = bottom - top, cw = right - left;
   const premultiplied = new Float32Array(ch * cw * 4);
@@ -745,7 +745,7 @@ export function letterbox(image, box, size) {
     for (let c = 0; c < 3; c++) premultiplied[o + c] = f(image.data[s + c] * alpha);
     premultiplied[o + 3] = image.data[s + 3];
   }
-  const scale = Math.min(f(size[0] / ch), f(size[1] / cw));
+  const scale = f(Math.min(f(size[0] / ch), f(size[1] / cw)) * f(zoom));
   const fh = Math.max(roundHalfEven(f(ch * scale)), 1), fw = Math.max(roundHalfEven(f(cw * scale)), 1);
   const resized = resizeAreaTf(premultiplied, ch, cw, 4, fh, fw);
   // tf.image.resize_with_crop_or_pad: crop the centre if larger, pad around it if smaller.
@@ -778,11 +778,11 @@ export function compose(rgba, background = PREDICT_BACKGROUND) {
   return out;
 }
 
-/** data.prepare: the model input (height x width x 3 float32), the crop box and whether the image is blank. */
-export function prepare(image, size, wholeFrame = false) {
+/** data.prepare: the model input (height x width x 3 float32) at `zoom`, the crop box and whether the image is blank. */
+export function prepare(image, size, wholeFrame = false, zoom = 1.0) {
   const matted = matte(image);
   const { box, blank } = findContent(matted, wholeFrame);
-  return { inputs: compose(letterbox(matted, box, size)), box, blank };
+  return { inputs: compose(letterbox(matted, box, size, zoom)), box, blank };
 }
 
 /** hashing.compose_over: RGBA uint8 over grey 128 -> RGB uint8 (the overlay's base picture). */
