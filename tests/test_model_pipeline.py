@@ -11,6 +11,7 @@ from conftest import make_source
 from typer.testing import CliRunner
 
 from ocpipe.cli import app
+from ocpipe.data import PREDICT_ZOOM, read_rgba
 from ocpipe.ingest import ingest
 from ocpipe.manifest import read_table
 from ocpipe.workspace import Workspace
@@ -55,6 +56,7 @@ def test_training_writes_contract_files(trained):
     labels = json.loads((folder / "labels.json").read_text())
     assert labels["classes"] == sorted(CHARACTERS, key=str.lower)
     assert labels["image_size"] == [224, 112] and labels["multi_label"] is False
+    assert labels["input_zoom"] == PREDICT_ZOOM  # prediction's zoom, recorded with the model
     metrics = json.loads((folder / "metrics.json").read_text())
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
     assert set(metrics["per_class"]) == set(CHARACTERS)
@@ -83,6 +85,28 @@ def test_saved_model_loads_plainly_and_predict_matches_metrics(trained):
     assert all(abs(sum(line["scores"].values()) - 1) < 1e-3 for line in lines)
     accuracy = np.mean([line["top"] == row["labels"] for line, row in zip(lines, test_rows)])
     assert accuracy == pytest.approx(result.metrics["test_accuracy"], abs=1e-6)
+
+
+def test_models_trained_before_the_zoom_are_shown_as_they_were_trained(trained, tmp_path):
+    """labels.json without input_zoom (older models) means zoom 1.0, and the input changes with it."""
+    import shutil
+
+    from ocpipe.predict import Predictor
+
+    workspace, _ = trained
+    older = Workspace.at(tmp_path / "older")
+    shutil.copytree(workspace.model_dir("fullbody"), older.model_dir("fullbody"))
+    labels_path = older.model_dir("fullbody") / "labels.json"
+    labels = json.loads(labels_path.read_text())
+    del labels["input_zoom"]
+    labels_path.write_text(json.dumps(labels))
+    now, before = Predictor.load(workspace, "fullbody"), Predictor.load(older, "fullbody")
+    assert (now.zoom, before.zoom) == (PREDICT_ZOOM, 1.0)
+    frame = read_rgba(workspace.absolute(read_table(workspace.manifest)[0]["path"]))
+    drawn = [np.abs(p.prepare(frame).inputs - 128.0).sum(axis=2) > 0 for p in (now, before)]
+    rows = [np.flatnonzero(mask.any(axis=1)) for mask in drawn]
+    height = [r.max() - r.min() + 1 for r in rows]
+    assert height[0] == pytest.approx(PREDICT_ZOOM * height[1], abs=2)
 
 
 def test_predict_answers_none_of_them(trained, tmp_path):
