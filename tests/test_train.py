@@ -41,6 +41,7 @@ def test_letterbox_keeps_aspect_and_centres(width, height, phase, zoom):
     # Fills one side (at zoom 1; `zoom` of it otherwise), keeps the other in proportion
     # (to a pixel of rounding), centred.
     assert abs(max(drawn_h / size[0], drawn_w / size[1]) - zoom) <= 1.5 / min(size)
+    assert zoom != 1.0 or drawn_h == size[0] or drawn_w == size[1]
     assert abs(drawn_h - height * scale) <= 1.5 and abs(drawn_w - width * scale) <= 1.5
     assert abs(rows.min() - (size[0] - 1 - rows.max())) <= 1 and abs(cols.min() - (size[1] - 1 - cols.max())) <= 1
 
