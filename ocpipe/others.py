@@ -116,9 +116,8 @@ def read_others(workspace: Workspace, phase: str, size: tuple[int, int], whole_f
         files = [files[int(i)] for i in np.linspace(0, len(files) - 1, MAX_FILES).round()]
     per_file = max(1, min(FRAMES_PER_FILE, MAX_FRAMES // max(len(files), 1)))
     images, file_of_frame, used, failures = [], [], [], []
-    root = workspace.others(phase)
     for path in files:
-        relative = (Path("data") / "others" / phase / path.relative_to(root)).as_posix()
+        relative = path.relative_to(workspace.root).as_posix()  # not resolved: a linked-in file stays under the folder
         try:
             frames = [letterboxed_for_prediction(rgba, size, whole_frame) for rgba in _frames(path, per_file)]
         except InputError as exc:

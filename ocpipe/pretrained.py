@@ -147,7 +147,7 @@ def fit(workspace, phase: str, classes: list[str], splits: dict[str, list[Row]],
     view_frame = np.tile(np.arange(count + n_synthetic), views)
     others = other_features(workspace, phase, size, multi_label, call, bank, options, log, progress)
     common = {"train_frames": count, "synthetic_train_frames": n_synthetic, "views_per_frame": views, "regime": regime,
-              "backbone": config.DEFAULT_BACKBONE, "epochs_run": 0, "others": others.summary(phase)}
+              "backbone": config.DEFAULT_BACKBONE, "epochs_run": 0, "others": others.summary()}
     if multi_label:
         view_targets = np.concatenate([targets[view_frame], np.zeros((len(others.views), len(classes)), np.float32)])
         return _fit_multi_label(workspace.root, model, call, np.concatenate([augmented, others.views]) if len(others.views)
@@ -158,10 +158,11 @@ def fit(workspace, phase: str, classes: list[str], splits: dict[str, list[Row]],
 
 @dataclass
 class OtherFeatures:
-    """Backbone features of her others folder: what others.read_others found
-    (`read`, its images dropped once featurised), augmented `views` (view-major)
-    and `plain` ones (what prediction sees, one per frame)."""
+    """Backbone features of her others folder (`folder`, workspace-relative): what
+    others.read_others found (`read`, its images dropped once featurised),
+    augmented `views` (view-major) and `plain` ones (what prediction sees, one per frame)."""
 
+    folder: str
     read: Others
     views: np.ndarray
     plain: np.ndarray
@@ -171,8 +172,8 @@ class OtherFeatures:
         """The file (index into read.files) each row of `views` came from."""
         return np.tile(self.read.file_of_frame, len(self.views) // max(len(self.read), 1))
 
-    def summary(self, phase: str) -> dict:
-        return {"folder": f"data/others/{phase}", "files": len(self.read.files), "frames": len(self.read),
+    def summary(self) -> dict:
+        return {"folder": self.folder, "files": len(self.read.files), "frames": len(self.read),
                 "views": len(self.views), "failed": [str(failure) for failure in self.read.failures],
                 "skipped_files": self.read.skipped_files}
 
@@ -186,12 +187,13 @@ def other_features(workspace, phase: str, size, multi_label: bool, call, bank, o
     from .features import augmented_features, plain_features
     from .others import read_others
 
+    folder = workspace.others(phase).relative_to(workspace.root).as_posix()
     others = read_others(workspace, phase, size, whole_frame=multi_label)
     if not len(others):
-        return OtherFeatures(others, np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32))
+        return OtherFeatures(folder, others, np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32))
     views = int(np.clip(round(OTHER_VIEW_BUDGET / len(others)), config.MIN_VIEWS, config.MAX_VIEWS))
     letterboxed = tf.data.Dataset.from_tensor_slices((others.images, np.zeros(len(others), np.int32)))
-    log(f"{phase}: {len(others)} frames of {len(others.files)} files in data/others/{phase} x {views} views "
+    log(f"{phase}: {len(others)} frames of {len(others.files)} files in {folder} x {views} views "
         "learnt as 'none of them'" + (f" ({others.skipped_files} more files left out)" if others.skipped_files else ""))
     progress.start(f"{phase}: looking at {len(others)} frames of others x {views} views", views * len(others))
     try:
@@ -199,7 +201,7 @@ def other_features(workspace, phase: str, size, multi_label: bool, call, bank, o
     finally:
         progress.finish()
     plain = plain_features(call, letterboxed)
-    return OtherFeatures(replace(others, images=others.images[:0]), augmented, plain)
+    return OtherFeatures(folder, replace(others, images=others.images[:0]), augmented, plain)
 
 
 def _fit_multi_label(root, model, call, augmented, view_targets, classes, splits, size, options, common, learn) -> dict:

@@ -222,9 +222,10 @@ def train_phase(workspace: Workspace, phase: str, options: TrainOptions, log: Ca
     else:
         outcome = _fit_cnn(workspace, phase, classes, splits, synthetic_sources, size, multi_label, options, log)
     outcome["metrics"]["train_seconds"] = round(time.time() - started, 1)
-    failures = (outcome["metrics"].get("others") or {}).get("failed", [])
+    others = outcome["metrics"].get("others") or {}
+    failures = others.get("failed", [])
     if failures:
-        notes.append(f"{len(failures)} file(s) in data/others/{phase} could not be read and were left out: "
+        notes.append(f"{len(failures)} file(s) in {others['folder']} could not be read and were left out: "
                      + "; ".join(failures))
     outcome["metrics"]["notes"] = notes
     log(f"{phase}: trained in {outcome['metrics']['train_seconds']:.0f} s")
