@@ -146,7 +146,9 @@ def prepare(rgba: np.ndarray, size: tuple[int, int], whole_frame: bool = False, 
 
 def zoomed(letterboxed, zoom: float = PREDICT_ZOOM):
     """Letterboxed RGBA (H, W, 4), as the training cache holds it (zoom 1), shrunk
-    to `zoom` inside its padding: what prediction shows the model."""
+    to `zoom` inside its padding: what prediction shows the model, up to one more
+    resampling (prepare letterboxes the original at `zoom` directly; the two differ
+    by about 2 levels per pixel on average, without decoding each frame again)."""
     import tensorflow as tf
 
     letterboxed = tf.convert_to_tensor(letterboxed)
