@@ -115,11 +115,13 @@ STATUS_TEXT = {
 }
 
 
-def _channel_max(difference: np.ndarray) -> np.ndarray:
-    """Largest per-channel value of an (H, W, 3) array (two elementwise ops: fast)."""
+def _above(difference: np.ndarray, threshold: float) -> np.ndarray:
+    """Where any channel of an (H, W, 3) uint8 difference exceeds `threshold`:
+    one OpenCV pass (inRange over all three channels), ~4x faster than taking
+    the channels' maximum first."""
     import cv2
 
-    return cv2.max(cv2.max(difference[:, :, 0], difference[:, :, 1]), difference[:, :, 2])
+    return cv2.inRange(difference, (0, 0, 0), (threshold, threshold, threshold)) == 0
 
 
 def _opaque(frame: np.ndarray) -> np.ndarray:
@@ -235,7 +237,7 @@ class Backdrop:
         height, width = frame.shape[:2]
         work_height, work_width = self.work.shape[:2]
         work = self.work_of(frame) if work is None else work
-        drawn = (_channel_max(cv2.absdiff(work, self.work)) > _DRAWN) & self.stable
+        drawn = _above(cv2.absdiff(work, self.work), _DRAWN) & self.stable
         count = int(np.count_nonzero(drawn))
         if count > _MISFIT * drawn.size:
             return None
@@ -247,11 +249,11 @@ class Backdrop:
         left, top, right, bottom = found
         x0, y0 = max(0, int((left - 3) * scale_x)), max(0, int((top - 3) * scale_y))
         x1, y1 = min(width, int(np.ceil((right + 3) * scale_x))), min(height, int(np.ceil((bottom + 3) * scale_y)))
-        near = _channel_max(cv2.absdiff(frame[y0:y1, x0:x1], self.image[y0:y1, x0:x1]))
+        near = cv2.absdiff(frame[y0:y1, x0:x1], self.image[y0:y1, x0:x1])
         stable = self.stable_full[y0:y1, x0:x1]
-        sure = _open((near > _DRAWN) & stable)
+        sure = _open(_above(near, _DRAWN) & stable)
         reach = cv2.dilate(sure.astype(np.uint8), np.ones((2 * _REACH + 1, 2 * _REACH + 1), np.uint8))
-        mask = (near > _FAINT) & stable & (reach > 0)
+        mask = _above(near, _FAINT) & stable & (reach > 0)
         exact = content_box(mask)
         if exact is None:
             return Cutout(box=(0, 0, width, height), blank=True)
@@ -299,7 +301,7 @@ def same_frame(work_a: np.ndarray, work_b: np.ndarray) -> bool:
     frame): at most _BLANK_PIXELS pixels differ by more than _DRAWN."""
     import cv2
 
-    return int(np.count_nonzero(_channel_max(cv2.absdiff(work_a, work_b)) > _DRAWN)) <= _BLANK_PIXELS
+    return int(np.count_nonzero(_above(cv2.absdiff(work_a, work_b), _DRAWN))) <= _BLANK_PIXELS
 
 
 def _window(array: np.ndarray, x: int, y: int, width: int, height: int, repeat: bool = True) -> np.ndarray:
@@ -361,7 +363,7 @@ def _changed_at(new: Sprite, old: Sprite, offset: tuple[int, int], enough: int |
     outside = max(0, old.area - int(np.count_nonzero(old_mask))) + new.area - covered
     old_pixels = _window(old.pixels, -dx, -dy, width, height, repeat=False)
     # t = 0 (the same opaque pixel) explains every pixel within _CHANGED on all channels.
-    suspect = (_channel_max(cv2.absdiff(new.pixels, old_pixels)) > _CHANGED) & (new.mask | old_mask)
+    suspect = _above(cv2.absdiff(new.pixels, old_pixels), _CHANGED) & (new.mask | old_mask)
     where = np.flatnonzero(suspect)
     if enough is not None and where.size + outside <= enough:
         return where.size + outside
@@ -423,7 +425,7 @@ def fit_backdrop(samples: list[np.ndarray]) -> Backdrop | str:
     size = work_size(width, height)
     works = np.stack([_work(_opaque(sample), size) for sample in samples])
     work = np.median(works, axis=0).round().astype(np.uint8)
-    differs = np.stack([_channel_max(cv2.absdiff(sample, work)) > _DRAWN for sample in works])
+    differs = np.stack([_above(cv2.absdiff(sample, work), _DRAWN) for sample in works])
     stable = differs.mean(axis=0) <= _UNSTABLE
     if 1.0 - stable.mean() > _MAX_UNSTABLE:
         return STATUS_MOVING

@@ -210,3 +210,12 @@ def test_report_warns_when_one_source_dominates_a_character(tmp_path, workspace)
     assert result.exit_code == 0, result.output
     assert "| largest source |" in result.output
     assert "come from one animation, many" in result.output
+
+
+@pytest.mark.parametrize("threshold", [0, 1, 14, 40, 254, 255])
+def test_above_is_any_channel_over_the_threshold(threshold):
+    difference = np.random.default_rng(threshold).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    difference[0, 0] = threshold  # exactly at the threshold is not above it
+    expected = difference.max(axis=2) > threshold
+    assert np.array_equal(backdrop._above(difference, threshold), expected)
+    assert not backdrop._above(difference, threshold)[0, 0]
