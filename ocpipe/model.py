@@ -21,9 +21,10 @@ def make_model(input_shape: tuple[int, int, int], num_classes: int, multi_label:
     """A classifier over (height, width, 3) RGB inputs in 0..255.
 
     backbone='mobilenet' (the default): the frozen pretrained MobileNet of
-    backbone.py; its middle and last feature maps, each globally average-pooled
-    and concatenated ('pool': 512 + 1024 features); one Dense layer (the head,
-    fit by pretrained.py and set with set_head).
+    backbone.py; its middle and last feature maps, each globally average-pooled,
+    and the picture's colour histogram (backbone.colour_histogram), concatenated
+    ('pool': 512 + 1024 + 208 features); one Dense layer (the head, fit by
+    pretrained.py and set with set_head).
     backbone='simple': a compact CNN from scratch (trains on a CPU in minutes).
     Otherwise the name of a keras.applications model (e.g. MobileNetV3Small,
     EfficientNetB0) with `weights` None, 'imagenet' (downloaded: needs internet)
@@ -34,11 +35,12 @@ def make_model(input_shape: tuple[int, int, int], num_classes: int, multi_label:
     inputs = keras.Input(shape=input_shape, name="image")
     colour = None
     if backbone == PRETRAINED:
-        from .backbone import feature_maps
+        from .backbone import colour_histogram, feature_maps
 
         middle, last = feature_maps(inputs)
         pooled = layers.Concatenate(name="pool")([layers.GlobalAveragePooling2D(name="pool_middle")(middle),
-                                                  layers.GlobalAveragePooling2D(name="pool_last")(last)])
+                                                  layers.GlobalAveragePooling2D(name="pool_last")(last),
+                                                  colour_histogram(inputs)])
         outputs = layers.Dense(num_classes, activation="sigmoid" if multi_label else "softmax", name="scores")(pooled)
         return keras.Model(inputs, outputs, name=f"ocpipe_{backbone}")
     if backbone == "simple":
