@@ -63,6 +63,8 @@ def feature_maps(pixels):
 # bins as in OpenCV's 8-bit HSV (12 hues of 30 degrees, 4 saturations, 4 values),
 # plus a hue-less row for greys, over 4x4-averaged pixels.
 HUES, SATURATIONS, VALUES = 12, 4, 4
+# Its features: the last ones of the pretrained models' 'pool' layer.
+COLOUR_FEATURES = (HUES + 1) * SATURATIONS * VALUES
 _COLOUR_POOL = 4
 # Steepness of a bin edge, per pixel level: 1 level from fully out to fully in.
 _EDGE = 1.0

@@ -25,7 +25,8 @@ import numpy as np
 from . import config, openset
 from .data import Items
 from .errors import TrainingError
-from .head import fit_multi_label, fit_single_label
+from .backbone import COLOUR_FEATURES
+from .head import LinearHead, fit_multi_label, fit_single_label
 from .manifest import Row, split_labels
 from .others import Others
 
@@ -211,7 +212,10 @@ def _fit_multi_label(root, model, call, augmented, view_targets, classes, splits
     from .model import set_head
     from .train import _items
 
-    head = fit_multi_label(augmented, view_targets, seed=options.seed)
+    # A scene's colours mix several characters and the background: multi's head
+    # leaves the colour histogram out (README, "Quality"); its rows stay zero.
+    head = fit_multi_label(augmented[:, :-COLOUR_FEATURES], view_targets, seed=options.seed)
+    head = LinearHead(np.vstack([head.kernel, np.zeros((COLOUR_FEATURES, len(classes)), np.float32)]), head.bias)
     set_head(model, head)
     frames = {split: Frames(root, _items(splits[split], classes, True), size, call) for split in ("val", "test")}
     items = {"train": learn.items, **{split: held.items for split, held in frames.items()}}

@@ -21,6 +21,7 @@ from conftest import make_source
 from PIL import Image
 from typer.testing import CliRunner
 
+from ocpipe.backbone import COLOUR_FEATURES
 from ocpipe.cli import app
 from ocpipe.manifest import read_table
 from ocpipe.workspace import Workspace
@@ -100,7 +101,7 @@ def test_export_writes_a_self_contained_site(trained, site):
     labels = json.loads((trained.model_dir("fullbody") / "labels.json").read_text())
     meta = json.loads((out / "models" / "fullbody.json").read_text())
     assert meta["classes"] == labels["classes"] and meta["open_set"]["threshold"] == labels["open_set"]["threshold"]
-    assert len(meta["head"]["kernel"]) == meta["head"]["features"] * len(meta["classes"]) == 1536 * 3
+    assert len(meta["head"]["kernel"]) == meta["head"]["features"] * len(meta["classes"]) == (512 + 1024 + COLOUR_FEATURES) * 3
     assert meta["head"]["gradcam"] == {"layer": "last_conv_act", "output": "last_conv_act", "offset": 512, "channels": 1024}
     # Examples: test-split frames, byte for byte, a few per character.
     test_frames = {trained.absolute(row["path"]).read_bytes(): row["labels"] for row in read_table(trained.manifest)
