@@ -120,23 +120,25 @@ def colour_histogram(pixels):
     # The grey row: what no hue took.
     grey = _fixed(hues, -np.ones((HUES, 1)), np.ones(1), "colour_grey")
     hues = layers.Concatenate(name="colour_hues")([hues, grey])
-    # One-hot rows from the steps: bin j = step j - step j + 1 (step 0 = 1, step last + 1 = 0).
-    def bins(steps, count, name):
-        kernel = np.zeros((count - 1, count))
-        for j in range(count - 1):
-            kernel[j, j + 1], kernel[j, j] = 1.0, -1.0
-        bias = np.zeros(count)
-        bias[0] = 1.0
-        return _fixed(steps, kernel, bias, name)
-    values, saturations = bins(value_steps, VALUES, "colour_values"), bins(saturation_steps, SATURATIONS, "colour_saturations")
+    values, saturations = _bins(value_steps, VALUES, "colour_values"), _bins(saturation_steps, SATURATIONS, "colour_saturations")
     # The joint bin of each pixel: hue x saturation x value, spread out by copying rows and multiplied.
-    joint = (HUES + 1) * SATURATIONS * VALUES
-    index = np.arange(joint)
+    index = np.arange(COLOUR_FEATURES)
     spread = [(hues, HUES + 1, index // (SATURATIONS * VALUES)), (saturations, SATURATIONS, index // VALUES % SATURATIONS),
               (values, VALUES, index % VALUES)]
-    copies = [_fixed(tensor, np.eye(count)[:, rows], np.zeros(joint), f"colour_spread_{n}", clip=False)
+    copies = [_fixed(tensor, np.eye(count)[:, rows], np.zeros(COLOUR_FEATURES), f"colour_spread_{n}", clip=False)
               for n, (tensor, count, rows) in enumerate(spread)]
     return layers.GlobalAveragePooling2D(name="colour_histogram")(layers.Multiply(name="colour_joint")(copies))
+
+
+def _bins(steps, count: int, name: str):
+    """One-hot rows (count) from count - 1 steps (thresholds 1 .. count - 1 reached):
+    bin j = step j - step j + 1, with step 0 = 1 and step count = 0."""
+    kernel = np.zeros((count - 1, count))
+    for j in range(count - 1):
+        kernel[j, j + 1], kernel[j, j] = 1.0, -1.0
+    bias = np.zeros(count)
+    bias[0] = 1.0
+    return _fixed(steps, kernel, bias, name)
 
 
 def _hue_colour(angle: float) -> np.ndarray:
