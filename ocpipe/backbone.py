@@ -125,9 +125,25 @@ def colour_histogram(pixels):
     index = np.arange(COLOUR_FEATURES)
     spread = [(hues, HUES + 1, index // (SATURATIONS * VALUES)), (saturations, SATURATIONS, index // VALUES % SATURATIONS),
               (values, VALUES, index % VALUES)]
-    copies = [_fixed(tensor, np.eye(count)[:, rows], np.zeros(COLOUR_FEATURES), f"colour_spread_{n}", clip=False)
-              for n, (tensor, count, rows) in enumerate(spread)]
+    copies = []
+    for n, (tensor, count, rows) in enumerate(spread):
+        kernel = np.eye(count)[:, rows] * (_counted() if n == 0 else 1.0)  # prediction's grey is left out
+        copies.append(_fixed(tensor, kernel, np.zeros(COLOUR_FEATURES), f"colour_spread_{n}", clip=False))
     return layers.GlobalAveragePooling2D(name="colour_histogram")(layers.Multiply(name="colour_joint")(copies))
+
+
+def _counted() -> np.ndarray:
+    """(COLOUR_FEATURES,) 1 for every bin but the one of prediction's grey
+    (data.PREDICT_BACKGROUND: the greys of saturation under a quarter and values
+    128-191), which stays 0. Prediction shows the letterbox's padding and
+    transparent pixels in that grey, training over random backgrounds: counted,
+    a large share the head never saw in training would weigh in every answer.
+    The backbone's features still see those greys."""
+    from .data import PREDICT_BACKGROUND
+
+    counted = np.ones(COLOUR_FEATURES)
+    counted[(HUES * SATURATIONS + 0) * VALUES + int(PREDICT_BACKGROUND // (256 / VALUES))] = 0.0
+    return counted
 
 
 def _bins(steps, count: int, name: str):

@@ -32,7 +32,7 @@ def _flat(colour):
     ((230, 120, 40), 0, 3, 3),  # orange, about 25 degrees
     ((40, 200, 120), 5, 3, 3),  # a green of exactly 150 degrees: on a ray, so the hue after it
     ((90, 60, 200), 8, 2, 3),  # violet-blue, about 253 degrees, saturation 0.7
-    ((128, 128, 128), HUES, 0, 2),  # grey: no hue
+    ((100, 100, 100), HUES, 0, 1),  # grey: no hue
     ((0, 0, 0), HUES, 0, 0),
     ((255, 255, 255), HUES, 0, 3),
     ((200, 170, 170), 0, 0, 3),  # pale pink, saturation 0.15
@@ -55,3 +55,17 @@ def test_shares_follow_the_picture_and_ignore_where_colours_are(histogram):
     assert np.allclose(shares, shares_moved, atol=1e-3)
     noise = np.random.default_rng(0).uniform(0, 255, (3, 32, 48, 3))
     assert np.allclose(histogram(noise).sum(axis=(1, 2, 3)), 1.0, atol=0.01)
+
+
+def test_prediction_grey_counts_for_nothing(histogram):
+    """The letterbox's padding is shown in data.PREDICT_BACKGROUND at prediction and
+    over random backgrounds in training: its bin is left out."""
+    from ocpipe.data import PREDICT_BACKGROUND
+
+    padded = _flat((PREDICT_BACKGROUND,) * 3)
+    padded[:, :24] = (255, 0, 0)
+    shares = histogram([_flat((PREDICT_BACKGROUND,) * 3), padded])
+    assert shares[0].sum() == pytest.approx(0.0, abs=1e-4)
+    assert shares[1, 0, 3, 3] == pytest.approx(0.5, abs=1e-3) and shares[1].sum() == pytest.approx(0.5, abs=1e-3)
+    assert histogram([_flat((150, 150, 150))])[0].sum() == pytest.approx(0.0, abs=1e-4)  # its whole bin: greys 128-191
+    assert histogram([_flat((100, 100, 100))])[0, HUES, 0, 1] == pytest.approx(1.0, abs=1e-3)  # other greys count
