@@ -94,7 +94,8 @@ def colour_histogram(pixels):
     s >= t is 255 (max - min) >= t max; a hue lies between two boundary rays,
     each the half-plane through the grey axis and a colour of that hue. A
     character's palette (hair, eyes, clothes) stays recognisable where the
-    backbone's ImageNet features blur it (README, "Quality")."""
+    backbone's ImageNet features blur it (README, "Quality"). The bin of
+    prediction's grey is left out (_counted)."""
     from keras import layers
 
     x = layers.AveragePooling2D(_COLOUR_POOL, name="colour_pool")(pixels)
@@ -141,9 +142,9 @@ def _counted() -> np.ndarray:
     The backbone's features still see those greys."""
     from .data import PREDICT_BACKGROUND
 
-    counted = np.ones(COLOUR_FEATURES)
-    counted[(HUES * SATURATIONS + 0) * VALUES + int(PREDICT_BACKGROUND // (256 / VALUES))] = 0.0
-    return counted
+    counted = np.ones((HUES + 1, SATURATIONS, VALUES))  # the layout of the joint bins (colour_histogram)
+    counted[HUES, 0, int(PREDICT_BACKGROUND // (256 / VALUES))] = 0.0
+    return counted.ravel()
 
 
 def _bins(steps, count: int, name: str):
