@@ -97,7 +97,7 @@ async function bytesOf(url) {
 /** The overlay the page draws: heat maps of the explained classes (max of them), over the picture. */
 function drawOverlay(image, result, site) {
   const model = state.models[result.phase];
-  const maps = Object.values(result.heatmaps).map((rows) => unletterbox(rows, result.box, model.size, image.width, image.height, model.meta.input_zoom ?? 1.0));
+  const maps = Object.values(result.heatmaps).map((rows) => unletterbox(rows, result.box, model.size, image.width, image.height, model.zoom));
   const heat = maps.reduce((a, b) => a.map((v, i) => Math.max(v, b[i])));
   return new ImageData(overlay(image, heat, site.colormap), image.width, image.height);
 }

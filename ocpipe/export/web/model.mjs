@@ -17,6 +17,7 @@ export class PhaseModel {
     this.ort = ort;
     this.classes = meta.classes;
     this.size = meta.image_size;
+    this.zoom = meta.input_zoom ?? 1.0;  // sites exported before the prediction zoom show drawings at 1.0
     const head = meta.head;
     this.kernel = Float32Array.from(head.kernel);  // features x classes, row-major
     this.bias = Float32Array.from(head.bias);
@@ -102,7 +103,7 @@ export class PhaseModel {
    * for a multi-label phase, else the top class), as explain.explain_rgba. */
   async classify(image, explain = null) {
     const started = performance.now();
-    const prepared = prepare(image, this.size, this.meta.whole_frame, this.meta.input_zoom ?? 1.0);
+    const prepared = prepare(image, this.size, this.meta.whole_frame, this.zoom);
     const preparedAt = performance.now();
     const out = await this.trunk(prepared.inputs);
     const networkAt = performance.now();
