@@ -95,7 +95,7 @@ class _RichProgress:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Animations, stills, sequence folders, or a raw tree <phase>/<Character>/<source>.")],
+    paths: Annotated[list[Path], typer.Argument(help="Animations, stills, folders (numbered frames: one animation; other files: a drawing each), or a raw tree <phase>/<Character>/<source>.")],
     phase: PhaseOption = None,
     character: Annotated[Optional[str], typer.Option("--character", "-c", help="Character name; for multi, A+B.")] = None,
     workspace: WorkspaceOption = Path("."),

@@ -61,6 +61,29 @@ def sequence_files(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: natural_key(p.name))
 
 
+def is_sequence(files: list[Path]) -> bool:
+    """Whether a folder's files are one animation's frames: two or more PNG/JPG
+    files whose names differ only in their digits (frame_0001.png, frame_0002.png)
+    and whose headers give one pixel size (an export has one canvas). Anything else
+    (front.png, smile.png; or numbered drawings of different sizes) is separate
+    drawings, a source each. A header that can't be read doesn't count: that frame
+    fails on its own later, and its animation stays one source."""
+    if len(files) < 2 or any(path.suffix.lower() not in SEQUENCE_EXTENSIONS for path in files):
+        return False
+    if len({re.sub(r"\d+", "#", path.name.lower()) for path in files}) != 1:
+        return False
+    sizes = set()
+    for path in files:
+        try:
+            with open_image(path) as image:
+                sizes.add(image.size)
+        except Exception:  # hostile bytes reach Pillow's parsers; the frame is judged when decoded
+            continue
+        if len(sizes) > 1:
+            return False
+    return True
+
+
 def is_supported(path: Path) -> bool:
     """Whether a path looks like a source by its name (a folder counts as a sequence)."""
     if path.is_dir():

@@ -17,13 +17,13 @@ only she knows which ones are not hers (README, "None of my characters").
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .config import WORK_MAX_SIDE
+from .decode import is_sequence
 from .errors import InputError
 from .workspace import Failure, Workspace, hidden
 
@@ -79,15 +79,6 @@ def _frames(path: Path, per_file: int) -> list[np.ndarray]:
     return out
 
 
-def _is_sequence(files: list[Path]) -> bool:
-    """Whether a folder's files are one animation's numbered frames: two or more
-    PNG/JPG files whose names differ only in their digits (frame_0001.png, ...)."""
-    from .config import SEQUENCE_EXTENSIONS
-
-    return (len(files) >= 2 and all(path.suffix.lower() in SEQUENCE_EXTENSIONS for path in files)
-            and len({re.sub(r"\d+", "#", path.name.lower()) for path in files}) == 1)
-
-
 def find_sources(workspace: Workspace, phase: str) -> list[Path]:
     """The sources under the phase's others folder, sorted: every file, except that
     a folder of numbered frames is one animation. Hidden files and folders are left out."""
@@ -95,7 +86,7 @@ def find_sources(workspace: Workspace, phase: str) -> list[Path]:
     def walk(folder: Path) -> list[Path]:
         children = sorted((child for child in folder.iterdir() if not hidden(child)), key=lambda p: p.name.lower())
         files = [child for child in children if child.is_file()]
-        if _is_sequence(files):
+        if is_sequence(files):
             return [folder]
         return files + [source for child in children if child.is_dir() for source in walk(child)]
 

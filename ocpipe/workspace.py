@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import PHASES
-from .decode import is_supported, sequence_files
+from .decode import is_sequence, is_supported, sequence_files
 from .errors import InputError, LabelError
 
 
@@ -211,8 +211,8 @@ def discover(path: Path, phase: str | None, character: str | None,
             failures.append(Failure(folder, "no <phase>/<Character>/ folders inside; pass --phase and --character"))
             return
         files = [child for child in children if child.is_file()]
-        if files and len(sequence_files(folder)) == len(files):
-            add(folder)  # a folder of numbered frames is one animation
+        if is_sequence(files):
+            add(folder)  # a folder of numbered frames is one animation; other files are drawings each
         else:
             for child in children:
                 add(child)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 import shutil
 import subprocess
 import sys
@@ -80,6 +81,50 @@ def test_multi_folder_labels(tmp_path, workspace):
     make_source(workspace.raw / "multi" / "Maxus+Hydra", ".mp4", character="Robot+Zombie", phase="multi")
     ingest([workspace.raw], workspace)
     assert {row["labels"] for row in read_table(workspace.manifest)} == {"Hydra;Maxus"}
+
+
+def _drawings(folder, names, sizes=None):
+    """Separate stills of different drawings (the bundled characters, as one OC's
+    drawings), named `names`; `sizes` resizes them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, (name, character) in enumerate(zip(names, ("Robot", "Zombie", "Adventurer", "Ranger"))):
+        path = make_source(folder / "tmp", "still.png", character=character, phase="headshot", name=name)
+        if sizes:
+            Image.open(path).resize(sizes[index]).save(path)
+        path.rename(folder / path.name)
+    (folder / "tmp").rmdir()
+    return folder
+
+
+def test_folder_of_separate_drawings_is_a_source_each(tmp_path, workspace):
+    # A handful of headshots in one folder are separate drawings, so splits (and
+    # cross-validation) can test one against the others; not one 'animation'.
+    folder = _drawings(tmp_path / "maxus_drawings", ["front", "smile", "side"])
+    result = ingest([folder], workspace, phase="headshot", character="Maxus")
+    assert result.ok, result.failures
+    sources = read_table(workspace.sources)
+    assert sorted(Path(row["source_path"]).name for row in sources) == ["front.png", "side.png", "smile.png"]
+    assert {row["kind"] for row in sources} == {"image"}
+    assert {row["split"] for row in sources} == set(SPLITS)
+    assert {row["labels"] for row in read_table(workspace.manifest)} == {"Maxus"}
+
+
+def test_numbered_drawings_of_different_sizes_are_separate_but_an_export_is_one_animation(tmp_path, workspace):
+    drawings = _drawings(tmp_path / "stills", ["maxus_1", "maxus_2", "maxus_3"], sizes=[(180, 200), (200, 200), (150, 170)])
+    export = make_source(tmp_path / "walk", "seq", character="Zombie", phase="headshot")
+    frame = (export / "frame_0003.png").read_bytes()
+    (export / "frame_0003.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    result = ingest([drawings], workspace, phase="headshot", character="Maxus")
+    assert result.ok, result.failures
+    # A broken frame fails its animation as one source, named once; it is not read as separate drawings.
+    result = ingest([export], workspace, phase="headshot", character="Hydra")
+    assert len(result.failures) == 1 and "frame_0003.png" in result.failures[0].reason
+    (export / "frame_0003.png").write_bytes(frame)
+    result = ingest([export], workspace, phase="headshot", character="Hydra")
+    assert result.ok, result.failures
+    kinds = sorted((row["labels"], row["kind"]) for row in read_table(workspace.sources))
+    assert kinds == [("Hydra", "sequence"), ("Maxus", "image"), ("Maxus", "image"), ("Maxus", "image")]
+    assert len({row["split"] for row in read_table(workspace.manifest) if row["labels"] == "Hydra"}) == 1
 
 
 def test_path_without_labels_fails_clearly(tmp_path, workspace):
