@@ -210,12 +210,12 @@ def discover(path: Path, phase: str | None, character: str | None,
         if given is None:
             failures.append(Failure(folder, "no <phase>/<Character>/ folders inside; pass --phase and --character"))
             return
-        files = [child for child in children if child.is_file()]
-        if is_sequence(files):
-            add(folder)  # a folder of numbered frames is one animation; other files are drawings each
-        else:
-            for child in children:
-                add(child)
+        frames = sequence_files(folder)
+        if is_sequence(frames):
+            add(folder)  # an export's numbered frames are one animation; other files are drawings each
+            children = [child for child in children if child not in frames]
+        for child in children:
+            add(child)  # a stray file beside an export's frames (a log) fails on its own, not splitting them
 
     if path.is_dir():
         walk(path, 0)
