@@ -197,7 +197,7 @@ def discover(path: Path, phase: str | None, character: str | None,
                     else:
                         add(child)
             return
-        if labels_from_path(folder) is not None:
+        if given is None and labels_from_path(folder) is not None:  # given labels: a folder of hers, read below
             add(folder)
             return
         children = [child for child in sorted(folder.iterdir()) if not hidden(child)]

@@ -109,6 +109,20 @@ def test_folder_of_separate_drawings_is_a_source_each(tmp_path, workspace):
     assert {row["labels"] for row in read_table(workspace.manifest)} == {"Maxus"}
 
 
+def test_given_labels_win_over_a_folder_path_that_only_looks_like_a_tree(tmp_path, workspace):
+    # Her own folders (art/headshot/train/Maxus) are shaped like <phase>/<Character>/<source> by
+    # chance; with --phase/--character given, the folder is hers to label, not a source named 'train'.
+    folder = _drawings(tmp_path / "art" / "headshot" / "train" / "Maxus", ["front", "smile", "side"])
+    result = ingest([folder], workspace, phase="headshot", character="Maxus")
+    assert result.ok, result.failures
+    assert [row["labels"] for row in read_table(workspace.sources)] == ["Maxus"] * 3
+    # Inside her workspace's tree the location is the label: a contradicting option still fails.
+    inside = workspace.raw / "headshot" / "Hydra" / "walk"
+    shutil.copytree(make_source(tmp_path / "walk", "seq", character="Zombie", phase="headshot"), inside)
+    result = ingest([inside], workspace, phase="headshot", character="Maxus")
+    assert len(result.failures) == 1 and "the folders say headshot/Hydra" in result.failures[0].reason
+
+
 def test_numbered_drawings_of_different_sizes_are_separate_but_an_export_is_one_animation(tmp_path, workspace):
     drawings = _drawings(tmp_path / "stills", ["maxus_1", "maxus_2", "maxus_3"], sizes=[(180, 200), (200, 200), (150, 170)])
     export = make_source(tmp_path / "walk", "seq", character="Zombie", phase="headshot")
