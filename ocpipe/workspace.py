@@ -210,12 +210,17 @@ def discover(path: Path, phase: str | None, character: str | None,
         if given is None:
             failures.append(Failure(folder, "no <phase>/<Character>/ folders inside; pass --phase and --character"))
             return
+        if not children:
+            failures.append(Failure(folder, "the folder is empty"))
+            return
         frames = sequence_files(folder)
         if is_sequence(frames):
             add(folder)  # an export's numbered frames are one animation; other files are drawings each
             children = [child for child in children if child not in frames]
         for child in children:
-            add(child)  # a stray file beside an export's frames (a log) fails on its own, not splitting them
+            # A sub-folder is read by the same rule; a stray file beside an export's
+            # frames (a log) fails on its own, not splitting them.
+            walk(child, depth + 1) if child.is_dir() else add(child)
 
     if path.is_dir():
         walk(path, 0)

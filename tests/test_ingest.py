@@ -83,11 +83,11 @@ def test_multi_folder_labels(tmp_path, workspace):
     assert {row["labels"] for row in read_table(workspace.manifest)} == {"Hydra;Maxus"}
 
 
-def _drawings(folder, names, sizes=None):
+def _drawings(folder, names, sizes=None, characters=("Robot", "Zombie", "Adventurer", "Ranger")):
     """Separate stills of different drawings (the bundled characters, as one OC's
     drawings), named `names`; `sizes` resizes them."""
     folder.mkdir(parents=True, exist_ok=True)
-    for index, (name, character) in enumerate(zip(names, ("Robot", "Zombie", "Adventurer", "Ranger"))):
+    for index, (name, character) in enumerate(zip(names, characters)):
         path = make_source(folder / "tmp", "still.png", character=character, phase="headshot", name=name)
         if sizes:
             Image.open(path).resize(sizes[index]).save(path)
@@ -100,10 +100,12 @@ def test_folder_of_separate_drawings_is_a_source_each(tmp_path, workspace):
     # A handful of headshots in one folder are separate drawings, so splits (and
     # cross-validation) can test one against the others; not one 'animation'.
     folder = _drawings(tmp_path / "maxus_drawings", ["front", "smile", "side"])
+    _drawings(folder / "more", ["angry"], characters=["Ranger"])  # a sub-folder of drawings: the same rule
+    (folder / "empty").mkdir()
     result = ingest([folder], workspace, phase="headshot", character="Maxus")
-    assert result.ok, result.failures
+    assert [(failure.path.name, failure.reason) for failure in result.failures] == [("empty", "the folder is empty")]
     sources = read_table(workspace.sources)
-    assert sorted(Path(row["source_path"]).name for row in sources) == ["front.png", "side.png", "smile.png"]
+    assert sorted(Path(row["source_path"]).name for row in sources) == ["angry.png", "front.png", "side.png", "smile.png"]
     assert {row["kind"] for row in sources} == {"image"}
     assert {row["split"] for row in sources} == set(SPLITS)
     assert {row["labels"] for row in read_table(workspace.manifest)} == {"Maxus"}
