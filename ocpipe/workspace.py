@@ -178,10 +178,13 @@ def discover(path: Path, phase: str | None, character: str | None,
         except (LabelError, InputError) as exc:
             failures.append(Failure(source, str(exc)))
 
+    seen: set[Path] = set()
+
     def walk(folder: Path, depth: int) -> None:
         resolved = folder.resolve()
-        if resolved in skipped:
+        if resolved in skipped or resolved in seen:  # a linked folder (or a link loop) is read once
             return
+        seen.add(resolved)
         if resolved.parent.parent.name in PHASES and resolved.parent.name and depth > 0:
             add(folder)  # a sequence folder at the source level
             return

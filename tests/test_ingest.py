@@ -102,6 +102,7 @@ def test_folder_of_separate_drawings_is_a_source_each(tmp_path, workspace):
     folder = _drawings(tmp_path / "maxus_drawings", ["front", "smile", "side"])
     _drawings(folder / "more", ["angry"], characters=["Ranger"])  # a sub-folder of drawings: the same rule
     (folder / "empty").mkdir()
+    (folder / "more" / "loop").symlink_to(folder, target_is_directory=True)  # a link loop is read once
     result = ingest([folder], workspace, phase="headshot", character="Maxus")
     assert [(failure.path.name, failure.reason) for failure in result.failures] == [("empty", "the folder is empty")]
     sources = read_table(workspace.sources)
