@@ -83,7 +83,12 @@ def find_sources(workspace: Workspace, phase: str) -> list[Path]:
     """The sources under the phase's others folder, sorted: every file, except that
     a folder of numbered frames is one animation. Hidden files and folders are left out."""
 
+    seen: set[Path] = set()
+
     def walk(folder: Path) -> list[Path]:
+        if folder.resolve() in seen:  # a linked folder (or a link loop) is read once
+            return []
+        seen.add(folder.resolve())
         children = sorted((child for child in folder.iterdir() if not hidden(child)), key=lambda p: p.name.lower())
         files = [child for child in children if child.is_file()]
         if is_sequence(files):

@@ -29,6 +29,7 @@ def test_others_folder_reads_every_format_and_names_what_it_cannot(workspace):
     (others / "broken.gif").write_bytes(b"GIF89a" + b"\0" * 20)
     (others / "notes.txt").write_text("not a picture")
     (others / ".DS_Store").write_bytes(b"\0junk")  # hidden: ignored
+    (others / "fan art" / "back").symlink_to(others, target_is_directory=True)  # a link loop: read once
 
     sources = [path.relative_to(others).as_posix() for path in find_sources(workspace, "headshot")]
     assert sources == ["blank.png", "broken.gif", "friend.gif", "notes.txt", "fan art/alice.png", "fan art/bob.png",
