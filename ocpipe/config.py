@@ -25,6 +25,10 @@ DEFAULT_MAX_FRAMES_PER_SOURCE = 200
 # The dataset report warns when one source gives more than this share of a
 # character's frames (with two or more sources).
 DOMINANT_SOURCE_SHARE = 0.5
+# The report warns when at least this share of a character's frames lie over a
+# detailed background: training replaces transparent and plain backgrounds with
+# many others, but not a painted scene, which the model may then learn with her.
+DETAILED_SHARE = 0.5
 # PNG zlib level for stored frames (1 = fast; 9 = smallest, ~5x slower).
 PNG_COMPRESSION = 1
 

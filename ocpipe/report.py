@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .config import DOMINANT_SOURCE_SHARE, IMBALANCE_RATIO, SPLITS
+from .config import DETAILED_SHARE, DOMINANT_SOURCE_SHARE, IMBALANCE_RATIO, SPLITS
 from .errors import WorkspaceError
 from .manifest import read_table
 
@@ -127,9 +127,13 @@ def dataset_report(workspace) -> tuple[Path, str]:
             warnings.append(f"{phase}/{labels.replace(';', '+')}: {count} of its {len(rows)} frames ({share:.0%}) come from one animation, "
                             f"{name}; the model may learn that clip rather than the character. Add other animations of it, "
                             "or lower --max-frames-per-source when ingesting such clips")
-        if len(kinds) == 1 and len(rows) >= 4:
-            warnings.append(f"{phase}/{labels.replace(';', '+')}: every frame has a {next(iter(kinds))} background; "
-                            "draw it on other kinds of background so the model can't use the background to recognise it")
+        detailed = kinds.get("detailed", 0) / len(rows)
+        if detailed >= DETAILED_SHARE and phase != "multi":
+            warnings.append(f"{phase}/{labels.replace(';', '+')}: {detailed:.0%} of its frames have a detailed background "
+                            "(a scene, or a crop with no plain border) that ocpipe can't take apart from the drawing, so "
+                            "training can't show it over other backgrounds as it does transparent and plain ones, and the "
+                            "model may learn what is behind it; add animations of it exported with a transparent or "
+                            "plain background, or over other scenes")
         sheet = workspace.reports / f"{phase}_{labels.replace(';', '+')}.png"
         contact_sheet(workspace, rows, sheet)
     from .others import find_sources
@@ -137,15 +141,24 @@ def dataset_report(workspace) -> tuple[Path, str]:
     others = {phase: len(find_sources(workspace, phase)) for phase in sorted({phase for phase, _ in groups})}
     lines += ["", "Not-mine examples, learnt as 'none of them' by `ocpipe train` (data/others/<phase>/): "
               + ", ".join(f"{phase} {count} file{'s' if count != 1 else ''}" for phase, count in others.items())]
+    from .config import DEFAULT_BACKBONE
+    from .train import choose_regime
+
     per_phase: dict[str, Counter] = defaultdict(Counter)
-    for (phase, labels), rows in groups.items():
-        per_phase[phase][labels] = sum(1 for row in rows if row["split"] == "train")
+    learnt_from: dict[str, str] = {}
+    for phase in sorted({phase for phase, _ in groups}):
+        rows = [row for (group_phase, _), group in groups.items() if group_phase == phase for row in group]
+        # Under cross-validation (auto's choice for few animations) the model learns from every frame.
+        regime, _ = choose_regime(rows, phase == "multi", DEFAULT_BACKBONE)
+        learnt_from[phase] = "frames" if regime == "cross-validation" else "training frames"
+        for row in rows:
+            per_phase[phase][row["labels"]] += regime == "cross-validation" or row["split"] == "train"
     for phase, counts in sorted(per_phase.items()):
         largest = max(counts.values())
         for labels, count in sorted(counts.items()):
             if count == 0 or largest / count >= IMBALANCE_RATIO:
-                warnings.append(f"{phase}/{labels.replace(';', '+')}: {count} training frames vs {largest} for the most drawn "
-                                "character; class weights compensate, but more animations of it help most")
+                warnings.append(f"{phase}/{labels.replace(';', '+')}: {count} {learnt_from[phase]} vs {largest} for the most "
+                                "drawn character; class weights compensate, but more animations of it help most")
     from .ingest import Dataset, split_warnings
 
     warnings += split_warnings(Dataset(workspace, manifest, [], sources))

@@ -291,3 +291,13 @@ def test_report_counts_and_contact_sheets(tmp_path, workspace):
     assert "| fullbody | Maxus | 4 |" in result.output
     assert "learnt as 'none of them' by `ocpipe train` (data/others/<phase>/): fullbody 1 file" in result.output
     assert (workspace.reports / "fullbody_Maxus.png").stat().st_size > 1000
+    # Transparent and plain backgrounds are replaced in training: no background warning for them.
+    assert "detailed background" not in result.output
+    # A character whose frames all lie over a scene is warned about: that background can't be replaced.
+    for number in range(2):
+        make_source(workspace.raw / "fullbody" / "Scenic", ".mp4", character="Ranger", background="scene",
+                    seed=number, name=f"scene{number}")
+    ingest([workspace.raw], workspace)
+    result = runner.invoke(app, ["report", "--workspace", str(workspace.root)])
+    assert "fullbody/Scenic: 100% of its frames have a detailed background" in " ".join(result.output.split())
+    assert "fullbody/Maxus" not in result.output.split("## Warnings")[1]
