@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import DETAILED_SHARE
 from .data import PREDICT_BACKGROUND, compose
 from .gradcam import FOCUS_WARNING
 
@@ -183,10 +184,13 @@ def advice(metrics: dict, classes: list[str], multi_label: bool, train_counts: d
         if not multi_label and count < 4:
             lines.append(f"{name} has only {count} animation(s): each new drawing of {name} (another pose, angle or outfit) "
                          "teaches the model more than longer animations of the same drawing.")
-    for name, kinds in sorted(context.get("backgrounds", {}).items()):
-        if len(kinds) == 1 and sum(kinds.values()) >= 4 and next(iter(kinds)) != "transparent":
-            lines.append(f"Every {name} frame has a {next(iter(kinds))} background; export {name} with transparency or "
-                         "over other backgrounds, so the background can't stand in for the character.")
+    backgrounds = context.get("backgrounds", {})
+    for name, kinds in sorted(backgrounds.items()):
+        detailed = kinds.get("detailed", 0) / max(1, sum(kinds.values()))
+        if detailed >= DETAILED_SHARE:
+            lines.append(f"{detailed:.0%} of the {name} frames have a detailed background (a scene, or a crop with no plain "
+                         f"border), which training can't replace as it does transparent and plain ones; export {name} with "
+                         "transparency or over other backgrounds, so the background can't stand in for the character.")
     curve = metrics.get("learning_curve") or []
     if len(curve) >= 2 and metrics.get("test_accuracy") is not None and metrics["test_accuracy"] - curve[-2]["accuracy"] >= 0.03:
         lines.append("The learning curve is still rising (see curves.png): more animations of every character will help.")
@@ -206,9 +210,17 @@ def advice(metrics: dict, classes: list[str], multi_label: bool, train_counts: d
                      f"({baseline['test_accuracy']:.0%}) on the test split: it may be learning backgrounds rather "
                      "than characters. Train longer, or add animations on varied backgrounds.")
     for name, focus in metrics.get("focus", {}).items():
-        if focus < FOCUS_WARNING:
+        if focus >= FOCUS_WARNING:
+            continue
+        if name in backgrounds and not backgrounds[name].get("detailed"):
+            # Every frame's background was replaced in training, so no background of hers can be the cue.
+            lines.append(f"Note: for {name}, {focus:.0%} of the Grad-CAM heat falls on the character itself. Its frames "
+                         "are transparent or plain, which training shows over many backgrounds, so that is not a learned "
+                         "background: the map is coarse (a few cells across) and spills around a thin or small drawing. "
+                         f"`ocpipe explain` shows where it looks.")
+        else:
             lines.append(f"Warning: for {name}, only {focus:.0%} of the Grad-CAM heat falls on the character itself; "
-                         f"the model looks mostly at the background. Add {name} animations on other backgrounds "
+                         f"the model may look at the background. Add {name} animations on other backgrounds "
                          "(transparent exports are best: ocpipe then varies the background itself).")
     for note in metrics.get("notes", []):
         lines.append(f"Note: {note}.")
@@ -330,7 +342,9 @@ def write_report(workspace, folder: Path, phase: str, classes: list[str], multi_
         lines += ["", "## Where the model looks", "",
                   "Focus = share of the Grad-CAM heat (for the true character) that falls on the character's own pixels, "
                   "over test frames whose background is transparent or plain. Under "
-                  f"{FOCUS_WARNING:.0%} means the model looks mostly at the background.", "",
+                  f"{FOCUS_WARNING:.0%} means it looks mostly around the character: a warning where the character's frames "
+                  "have detailed backgrounds (the model may have learned them), a note where they are all transparent or "
+                  "plain (training replaced those, so it is the coarse map spilling around the drawing).", "",
                   "| class | mean focus |", "|---|---|"]
         lines += [f"| {name} | {_fmt(value)} |" for name, value in focus.items()]
     curve_title = "learning curves" if outcome["history"] else "learning curve: accuracy against animations per character"
