@@ -205,7 +205,7 @@ def train(
 
 @app.command()
 def predict(
-    images: Annotated[list[Path], typer.Argument(help="Images to classify.")],
+    images: Annotated[list[Path], typer.Argument(help="Images to classify, or folders of them.")],
     phase: Annotated[str, typer.Option("--phase", "-p", help=f"One of: {', '.join(config.PHASES)}.")],
     workspace: WorkspaceOption = Path("."),
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
@@ -213,7 +213,7 @@ def predict(
 ) -> None:
     """Name the characters in images with a trained model. An image that can't be read
     (or is over the pixel budget) gets one error line; the others are still answered."""
-    from .predict import Predictor
+    from .predict import Predictor, pictures_in
     from .workspace import Workspace
 
     _quiet_tensorflow()
@@ -221,7 +221,10 @@ def predict(
         predictor = Predictor.load(Workspace.at(workspace), phase)
     except OcpipeError as exc:
         raise _fail(str(exc))
-    failed = False
+    images, empty = pictures_in(images)
+    for folder, reason in empty:
+        typer.echo(f"error: {folder}: {reason}", err=True)
+    failed = bool(empty)
     for image in images:
         try:
             result = predictor.predict_path(image)

@@ -133,6 +133,32 @@ class Predictor:
         return {**result, "note": picture.note} if picture.note else result
 
 
+def pictures_in(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The pictures to predict: files as given, and for a folder the PNG, JPG, GIF
+    and WebP files inside it at any depth (hidden ones and links to folders left
+    out), in natural order. Also (folder, reason) for folders that hold none."""
+    import os
+
+    from .config import IMAGE_EXTENSIONS
+    from .decode import natural_key
+
+    found: list[Path] = []
+    empty: list[tuple[Path, str]] = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            found.append(path)
+            continue
+        inside = []
+        for folder, folders, files in os.walk(path):
+            folders[:] = [name for name in folders if not name.startswith(".")]
+            inside += [Path(folder) / name for name in files
+                       if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS]
+        if not inside:
+            empty.append((path, "no pictures in this folder (PNG, JPG, GIF, WebP)"))
+        found += sorted(inside, key=lambda file: [natural_key(part) for part in file.relative_to(path).parts])
+    return found, empty
+
+
 def summary(result: dict, top: int = 3) -> str:
     """One line of plain words for a prediction (ocpipe predict, the app)."""
     ranked = sorted(result["scores"].items(), key=lambda item: -item[1])

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 import shutil
 import subprocess
 import sys
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 from conftest import make_source

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,6 +129,31 @@ def test_predict_answers_none_of_them(trained, tmp_path):
     assert np.mean(recognised) == pytest.approx(result.metrics["open_set"]["test"]["recognised"], abs=1.01 / len(recognised))
     plain = runner.invoke(app, ["predict", str(blank), "--phase", "fullbody", "--workspace", str(workspace.root)])
     assert plain.exit_code == 0 and "none of the trained characters (nothing drawn)" in plain.output
+
+
+def test_predict_reads_a_folder_of_new_drawings(trained, tmp_path):
+    """A folder is its pictures at any depth, in natural order (hidden files and other files left out);
+    answers equal predicting the files one by one, and an empty folder is an error line."""
+    import shutil
+
+    workspace, _ = trained
+    rows = [row for row in read_table(workspace.manifest) if row["split"] == "test"][:3]
+    folder = tmp_path / "new"
+    (folder / "more").mkdir(parents=True)
+    names = ["drawing2.png", "drawing10.png", "more/a.png"]
+    for row, name in zip(rows, names):
+        shutil.copy(workspace.absolute(row["path"]), folder / name)
+    shutil.copy(workspace.absolute(rows[0]["path"]), folder / ".hidden.png")
+    (folder / "notes.txt").write_text("not a picture")
+    (tmp_path / "empty").mkdir()
+    base = ["--phase", "fullbody", "--workspace", str(workspace.root), "--json"]
+    out = runner.invoke(app, ["predict", str(folder), str(tmp_path / "empty"), *base])
+    assert out.exit_code == 1
+    assert "empty: no pictures in this folder" in out.output
+    lines = [json.loads(line) for line in out.output.splitlines() if line.startswith("{")]
+    assert [Path(line["path"]).relative_to(folder).as_posix() for line in lines] == ["drawing2.png", "drawing10.png", "more/a.png"]
+    one_by_one = runner.invoke(app, ["predict", *[str(folder / name) for name in names], *base])
+    assert [json.loads(line)["scores"] for line in one_by_one.output.splitlines()] == [line["scores"] for line in lines]
 
 
 def test_predict_errors_are_one_line(trained, tmp_path):
