@@ -362,7 +362,7 @@ def ingest(
         if refused:
             result.failures.append(Failure(Path(path), refused[0]))
             continue
-        found, failures = discover(Path(path), phase, character, skip=tuple(not_sources))
+        found, failures = discover(Path(path), phase, character, skip=tuple(not_sources), tree=workspace.raw)
         candidates.extend(found)
         result.failures.extend(failures)
 

@@ -144,9 +144,11 @@ def hidden(path: Path) -> bool:
 
 
 def discover(path: Path, phase: str | None, character: str | None,
-             skip: tuple[Path, ...] = ()) -> tuple[list[Candidate], list[Failure]]:
+             skip: tuple[Path, ...] = (), tree: Path | None = None) -> tuple[list[Candidate], list[Failure]]:
     """Find the sources under one PATH argument and label them (CONTRACT.md: ingest).
-    Folders in `skip` are not walked into."""
+    Folders in `skip` are not walked into. Inside `tree` (the workspace's data/raw)
+    a folder's location is its label even when --phase/--character are given;
+    elsewhere given labels make a folder hers to label, whatever its path looks like."""
     path = Path(path)
     skipped = {folder.resolve() for folder in skip}
     if not path.exists():
@@ -200,7 +202,8 @@ def discover(path: Path, phase: str | None, character: str | None,
                     else:
                         add(child)
             return
-        if given is None and labels_from_path(folder) is not None:  # given labels: a folder of hers, read below
+        in_tree = tree is not None and is_inside(folder, tree)
+        if (given is None or in_tree) and labels_from_path(folder) is not None:
             add(folder)
             return
         children = [child for child in sorted(folder.iterdir()) if not hidden(child)]

@@ -119,11 +119,14 @@ def test_given_labels_win_over_a_folder_path_that_only_looks_like_a_tree(tmp_pat
     result = ingest([folder], workspace, phase="headshot", character="Maxus")
     assert result.ok, result.failures
     assert [row["labels"] for row in read_table(workspace.sources)] == ["Maxus"] * 3
-    # Inside her workspace's tree the location is the label: a contradicting option still fails.
-    inside = workspace.raw / "headshot" / "Hydra" / "walk"
-    shutil.copytree(make_source(tmp_path / "walk", "seq", character="Zombie", phase="headshot"), inside)
+    # Inside her workspace's tree the location is the label (a folder at the source level is one
+    # source, as the contract says): a contradicting option fails, an agreeing one changes nothing.
+    inside = _drawings(workspace.raw / "headshot" / "Hydra" / "stills", ["a", "b"], characters=["Adventurer", "Ranger"])
     result = ingest([inside], workspace, phase="headshot", character="Maxus")
     assert len(result.failures) == 1 and "the folders say headshot/Hydra" in result.failures[0].reason
+    result = ingest([inside], workspace, phase="headshot", character="Hydra")
+    assert result.ok and [record["source_path"] for record in result.added] == ["data/raw/headshot/Hydra/stills"]
+    assert ingest([workspace.raw], workspace).added == []  # the tree reads it the same way
 
 
 def test_numbered_drawings_of_different_sizes_are_separate_but_an_export_is_one_animation(tmp_path, workspace):
