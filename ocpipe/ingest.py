@@ -99,6 +99,11 @@ class IngestResult:
         return not self.failures
 
 
+# A folder of this many numbered frames or fewer may be separate drawings numbered
+# by hand rather than an export: ingest says how it read it.
+FEW_FRAMES = 12
+
+
 def _group_key(phase: str, labels: str) -> tuple[str, str]:
     return phase, labels
 
@@ -425,6 +430,10 @@ def ingest(
             dataset.save()
             result.added.append(record)
             result.notes.extend(source_notes(record))
+            if record["kind"] == "sequence" and int(record["frames_decoded"]) <= FEW_FRAMES and not is_inside(candidate.path, workspace.raw):
+                result.notes.append(f"{candidate.path.name}: {record['frames_decoded']} numbered pictures of one size, read as "
+                                    "one animation; if they are separate drawings, rename them (front.png, smile.png) "
+                                    "or ingest them one by one, so each is a source")
 
     if not dataset.workspace.manifest.exists() and dataset.sources:
         dataset.save()

@@ -145,6 +145,13 @@ def test_numbered_drawings_of_different_sizes_are_separate_but_an_export_is_one_
     assert [failure.path.name for failure in result.failures] == ["render.log"]
     kinds = sorted((row["labels"], row["kind"]) for row in read_table(workspace.sources))
     assert kinds == [("Hydra", "sequence"), ("Maxus", "image"), ("Maxus", "image"), ("Maxus", "image")]
+    assert result.notes == []  # 16 frames: an export, nothing to say
+    # Three numbered drawings of one size can't be told from a short export: read as one, and said so.
+    numbered = _drawings(tmp_path / "numbered", ["pose1", "pose2", "pose3"], characters=["Adventurer", "Ranger", "Robot"])
+    result = ingest([numbered], workspace, phase="headshot", character="Lone")
+    assert [record["kind"] for record in result.added] == ["sequence"]
+    assert result.notes == ["numbered: 3 numbered pictures of one size, read as one animation; if they are separate "
+                            "drawings, rename them (front.png, smile.png) or ingest them one by one, so each is a source"]
     assert len({row["split"] for row in read_table(workspace.manifest) if row["labels"] == "Hydra"}) == 1
 
 
