@@ -39,12 +39,12 @@ def test_advice_blames_backgrounds_only_where_training_could_not_replace_them():
     from ocpipe.train_report import advice
 
     metrics = {"focus": {"Cut": 0.3, "Scenic": 0.3, "Fine": 0.8}}
-    context = {"backgrounds": {"Cut": Counter(transparent=4, plain=2), "Scenic": Counter(detailed=5, transparent=1),
+    context = {"backgrounds": {"Cut": Counter(transparent=4, plain=2), "Scenic": Counter(detailed=10, transparent=1),
                                "Fine": Counter(plain=6)}}
     lines = advice(metrics, ["Cut", "Scenic", "Fine"], False, {}, context)
     text = "\n".join(lines)
     # Transparent and plain frames were shown over many backgrounds: a coarse map, not a learned background.
     assert [line for line in lines if "for Cut" in line][0].startswith("Note: for Cut, 30%")
     assert "Warning: for Scenic, only 30%" in text
-    assert "83% of the Scenic frames have a detailed background" in text
+    assert "91% of the Scenic frames have a detailed background" in text
     assert "Fine" not in text and "of the Cut frames" not in text
