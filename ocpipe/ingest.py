@@ -411,7 +411,8 @@ def ingest(
         for candidate, source_id in identified:
             try:
                 source_path = candidate.path
-                if not is_inside(source_path, workspace.raw):
+                copied = not is_inside(source_path, workspace.raw)
+                if copied:
                     source_path = copy_into_raw(workspace, candidate.path, candidate.labels, source_id)
                 kept, dropped, record = _ingest_source(
                     dataset, candidate, source_path, source_id, splits[source_id],
@@ -429,11 +430,7 @@ def ingest(
             dataset.sources.append(record)
             dataset.save()
             result.added.append(record)
-            result.notes.extend(source_notes(record))
-            if record["kind"] == "sequence" and int(record["frames_decoded"]) <= FEW_FRAMES and not is_inside(candidate.path, workspace.raw):
-                result.notes.append(f"{candidate.path.name}: {record['frames_decoded']} numbered pictures of one size, read as "
-                                    "one animation; if they are separate drawings, rename them (front.png, smile.png) "
-                                    "or ingest them one by one, so each is a source")
+            result.notes.extend(source_notes(record, copied))
 
     if not dataset.workspace.manifest.exists() and dataset.sources:
         dataset.save()
@@ -459,11 +456,16 @@ def summarize(dataset: Dataset) -> list[dict]:
     ]
 
 
-def source_notes(record: Row) -> list[str]:
-    """Plain words on how one new source was deduplicated: whether its drawing was
-    cut from a static backdrop (or why not), and how many frames the cap dropped."""
+def source_notes(record: Row, copied: bool = False) -> list[str]:
+    """Plain words on how one new source was read and deduplicated: a handful of
+    numbered pictures from a folder of hers (`copied` in) read as one animation,
+    whether its drawing was cut from a static backdrop (or why not), and how many
+    frames the cap dropped."""
     name = record["source_path"].rsplit("/", 1)[-1]
     notes = []
+    if copied and record["kind"] == "sequence" and int(record["frames_decoded"]) <= FEW_FRAMES:
+        notes.append(f"{name}: {record['frames_decoded']} numbered pictures of one size, read as one animation; if they "
+                     "are separate drawings, rename them (front.png, smile.png) or ingest them one by one, so each is a source")
     status = record.get("backdrop", "")
     if status:
         notes.append(f"{name}: {STATUS_TEXT.get(status, status)}")

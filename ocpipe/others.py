@@ -86,9 +86,10 @@ def find_sources(workspace: Workspace, phase: str) -> list[Path]:
     seen: set[Path] = set()
 
     def walk(folder: Path) -> list[Path]:
-        if folder.resolve() in seen:  # a linked folder (or a link loop) is read once
+        resolved = folder.resolve()
+        if resolved in seen:  # a linked folder (or a link loop) is read once
             return []
-        seen.add(folder.resolve())
+        seen.add(resolved)
         children = sorted((child for child in folder.iterdir() if not hidden(child)), key=lambda p: p.name.lower())
         files = [child for child in children if child.is_file()]
         if is_sequence(files):

@@ -23,9 +23,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import config, openset
+from .backbone import COLOUR_FEATURES
 from .data import Items
 from .errors import TrainingError
-from .backbone import COLOUR_FEATURES
 from .head import LinearHead, fit_multi_label, fit_single_label
 from .manifest import Row, split_labels
 from .others import Others

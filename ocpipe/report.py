@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .config import DETAILED_SHARE, DOMINANT_SOURCE_SHARE, IMBALANCE_RATIO, SPLITS
+from .config import DEFAULT_BACKBONE, DETAILED_SHARE, DOMINANT_SOURCE_SHARE, IMBALANCE_RATIO, SPLITS
 from .errors import WorkspaceError
 from .manifest import read_table
 
@@ -141,13 +141,12 @@ def dataset_report(workspace) -> tuple[Path, str]:
     others = {phase: len(find_sources(workspace, phase)) for phase in sorted({phase for phase, _ in groups})}
     lines += ["", "Not-mine examples, learnt as 'none of them' by `ocpipe train` (data/others/<phase>/): "
               + ", ".join(f"{phase} {count} file{'s' if count != 1 else ''}" for phase, count in others.items())]
-    from .config import DEFAULT_BACKBONE
     from .train import choose_regime
 
     per_phase: dict[str, Counter] = defaultdict(Counter)
     learnt_from: dict[str, str] = {}
     for phase in sorted({phase for phase, _ in groups}):
-        rows = [row for (group_phase, _), group in groups.items() if group_phase == phase for row in group]
+        rows = [row for row in manifest if row["phase"] == phase]
         # Under cross-validation (auto's choice for few animations) the model learns from every frame.
         regime, _ = choose_regime(rows, phase == "multi", DEFAULT_BACKBONE)
         learnt_from[phase] = "frames" if regime == "cross-validation" else "training frames"
