@@ -7,15 +7,22 @@ from collections import defaultdict
 import numpy as np
 
 from .config import DEFAULT_THRESHOLD
-from .dedupe import Looks, close_pairs
+from .dedupe import DRAWING_REACH, Looks, close_pairs
 from .hashing import hex_to_bits
 from .manifest import Row
 
 
+def _drawn(row: Row) -> bool:
+    """Whether a kept frame is a drawing alone (transparent or over a plain colour),
+    the kind whose other exports may lie beyond the threshold (dedupe.DRAWING_REACH)."""
+    return row.get("background") in ("transparent", "plain") and row.get("backdrop") != "static"
+
+
 def find_leaks(manifest: list[Row], threshold: int = DEFAULT_THRESHOLD, looks: Looks | None = None) -> list[dict]:
     """Pairs of kept frames of one phase and label set, in different splits, whose
-    hashes are within `threshold` bits, unless their looks differ (the rule ingest
-    dedupes by across sources; `looks` reads them from the stored PNGs). Frames
+    hashes are within `threshold` bits, unless their looks differ, or a little
+    further for one drawing exported two ways (the rule ingest dedupes by across
+    sources, dedupe.Looks.repeats; `looks` reads them from the stored PNGs). Frames
     cut from a static backdrop have no look: their hash is of the drawing alone,
     so the hash decides. (The same drawing at another spot is found within one
     source, whose frames all share a split.) After an ingest there should be none."""
@@ -31,12 +38,15 @@ def find_leaks(manifest: list[Row], threshold: int = DEFAULT_THRESHOLD, looks: L
         bits = {name: np.stack([hex_to_bits(row["phash"]) for row in by_split[name]]) for name in names}
         for position, first in enumerate(names):
             for second in names[position + 1 :]:
-                for i, j, distance in close_pairs(bits[first], bits[second], threshold):
-                    if looks is not None and looks.differ(looks.get(by_split[first][i]["path"]), by_split[second][j]["path"]):
+                for i, j, distance in close_pairs(bits[first], bits[second], int(threshold * DRAWING_REACH)):
+                    a, b = by_split[first][i]["path"], by_split[second][j]["path"]
+                    if distance > threshold and (looks is None or not (_drawn(by_split[first][i]) and _drawn(by_split[second][j]))):
+                        continue
+                    if looks is not None and not looks.repeats(looks.get(a), looks.export(a), b, distance, threshold):
                         continue
                     leaks.append({
-                        "a": by_split[first][i]["path"], "a_split": first,
-                        "b": by_split[second][j]["path"], "b_split": second,
+                        "a": a, "a_split": first,
+                        "b": b, "b_split": second,
                         "distance": distance,
                     })
     return leaks
@@ -49,5 +59,8 @@ def audit_workspace(workspace, threshold: int = DEFAULT_THRESHOLD) -> list[dict]
 
     if not workspace.manifest.exists():
         raise WorkspaceError(f"no manifest at {workspace.manifest}; run `ocpipe ingest` first")
+    from .ingest import rehash_old_rows
+
     manifest = read_table(workspace.manifest)
+    rehash_old_rows(manifest, workspace.root)  # in memory: the audit writes nothing
     return find_leaks(manifest, threshold, Looks(workspace.root, manifest))

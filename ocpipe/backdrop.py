@@ -34,7 +34,7 @@ import numpy as np
 
 from .config import HASH_BACKGROUND, HASH_SIZE
 from .decode import SourceInfo, iter_frames, sequence_files
-from .hashing import classify_background, content_box, thumbnail
+from .hashing import background_model, content_box, thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -597,4 +597,4 @@ def estimate_backdrop(path: Path, info: SourceInfo) -> tuple[str, Backdrop | Non
 def _needs_no_backdrop(frame: np.ndarray) -> bool:
     if frame.ndim == 3 and frame.shape[2] == 4 and frame[:, :, 3].min() < 255:
         return True
-    return classify_background(thumbnail(_opaque(frame))) != "detailed"
+    return background_model(thumbnail(_opaque(frame)))[0] != "detailed"

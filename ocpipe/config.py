@@ -13,6 +13,9 @@ DEFAULT_THRESHOLD = 12
 # Frames are composed over this grey before hashing, so transparency is
 # hashed the same way whatever RGB values the transparent pixels hold.
 HASH_BACKGROUND = 128
+# The manifest's hash_version: 2 since plain backgrounds are cut away before
+# hashing (2026-11-29). Ingest re-hashes older plain rows from their stored PNGs.
+HASH_VERSION = 2
 
 # Stored frames are shrunk (never enlarged) so their longest side is at most
 # this many pixels; 0 keeps full resolution. The CNNs look at <= 384 px.

@@ -28,13 +28,14 @@ from .config import (
     DEFAULT_SEED,
     DEFAULT_THRESHOLD,
     HASH_BITS,
+    HASH_VERSION,
     PNG_COMPRESSION,
     SPLITS,
 )
 from .decode import iter_frames, probe
-from .dedupe import Drawings, HashIndex, Looks, spread_evenly
+from .dedupe import Drawings, HashIndex, Looks, reach, spread_evenly
 from .errors import InputError, OcpipeError
-from .hashing import FrameHash, hamming, hash_frame, hex_to_bits, phash_bits
+from .hashing import FrameHash, export_kind, hamming, hash_frame, hex_to_bits, phash_bits
 from .manifest import (
     DUPLICATE_COLUMNS,
     MANIFEST_COLUMNS,
@@ -108,6 +109,35 @@ def _group_key(phase: str, labels: str) -> tuple[str, str]:
     return phase, labels
 
 
+def rehash_old_rows(manifest: list[Row], root: Path, progress: Progress | None = None) -> int:
+    """Bring kept frames hashed by an older ocpipe up to HASH_VERSION in place, so
+    new frames are compared with them the same way: plain-background rows are
+    re-hashed from their stored PNGs (the cut-out changed in version 2), the
+    others only get the version. Returns how many rows changed; an unreadable
+    PNG keeps its row as it was."""
+    from .data import read_rgba
+
+    old = [row for row in manifest if row.get("hash_version") != str(HASH_VERSION)]
+    plain = {id(row) for row in old if row.get("background") == "plain" and row.get("backdrop") != "static"}
+    if plain and progress is not None:
+        progress.start(f"re-hashing {len(plain)} frames kept by an older ocpipe", len(plain))
+    try:
+        for row in old:
+            if id(row) in plain:
+                try:
+                    frame = np.ascontiguousarray(read_rgba(root / row["path"])[:, :, [2, 1, 0, 3]])
+                except OcpipeError:
+                    continue
+                row["phash"] = hash_frame(frame, background="plain", with_look=False).hex
+                if progress is not None:
+                    progress.advance()
+            row["hash_version"] = str(HASH_VERSION)
+    finally:
+        if plain and progress is not None:
+            progress.finish()
+    return len(old)
+
+
 def _build_indexes(dataset: Dataset) -> dict[tuple[str, str], HashIndex]:
     indexes: dict[tuple[str, str], HashIndex] = defaultdict(lambda: HashIndex(HASH_BITS // 8))
     for row in dataset.manifest:
@@ -147,18 +177,20 @@ def _write_png(path: Path, frame: np.ndarray, size: tuple[int, int]) -> None:
     path.write_bytes(buffer.tobytes())
 
 
-def _duplicate_of(digest: FrameHash, index: HashIndex, threshold: int, looks: Looks) -> tuple[str | None, int]:
+def _duplicate_of(digest: FrameHash, export: str, index: HashIndex, threshold: int, looks: Looks) -> tuple[str | None, int]:
     """The kept frame this one repeats and their distance, or (None, -1): the
     nearest kept frame within `threshold` bits whose look doesn't differ (over a
     detailed background the hash sees the whole canvas, where a small character's
-    new pose moves few bits; see dedupe.Looks)."""
-    candidates = index.within(digest.bits, threshold)
+    new pose moves few bits; see dedupe.Looks), or a little further when the two
+    were exported differently (`export`: hashing.export_kind) and their looks
+    show the same drawing (dedupe.DRAWING_REACH)."""
+    candidates = index.within(digest.bits, reach(threshold, digest.look))
     if digest.look is not None:
         # Over a busy scene many frames are within the threshold; a held copy or
         # re-encode is among the nearest, so comparing looks stays bounded.
         candidates = candidates[:_LOOK_CANDIDATES]
     for key, distance in candidates:
-        if not looks.differ(digest.look, key):
+        if looks.repeats(digest.look, export, key, distance, threshold):
             return key, distance
     return None, -1
 
@@ -222,7 +254,8 @@ def _ingest_source(
                 dropped.append({**base, "duplicate_of": "", "distance": "", "reason": "blank"})
                 held = (work, dropped[-1], digest.bits) if cutout is not None else None
                 continue
-            match, distance = _duplicate_of(digest, index, threshold, looks)
+            export = export_kind(frame, digest.background)
+            match, distance = _duplicate_of(digest, export, index, threshold, looks)
             reason = "near-duplicate"
             if match is None and cutout is not None:
                 # The same drawing at another spot: its hash sees another crop's
@@ -241,7 +274,7 @@ def _ingest_source(
             relative = workspace.relative(target)
             index.add(digest.bits, relative)
             if digest.look is not None:
-                looks.add(relative, digest.look)
+                looks.add(relative, digest.look, digest.background, export)
             if cutout is not None:
                 drawings.add(relative, cutout.sprite)
             left, top, right, bottom = (round(v * scale) for v in digest.box)
@@ -250,7 +283,7 @@ def _ingest_source(
                 "phash": digest.hex, "split": split, "has_alpha": str(int(frame.shape[2] == 4)),
                 "background": digest.background, "box_left": str(left), "box_top": str(top),
                 "box_right": str(right), "box_bottom": str(bottom),
-                "backdrop": STATUS_STATIC if cutout is not None else "",
+                "backdrop": STATUS_STATIC if cutout is not None else "", "hash_version": str(HASH_VERSION),
             })
             held = (work, kept[-1], digest.bits) if cutout is not None else None
             pending.append(pool.submit(_write_png, target, frame, (width, height)))
@@ -405,6 +438,8 @@ def ingest(
         existing = {row["source_id"]: row["split"] for row in dataset.sources if _group_key(row["phase"], row["labels"]) == key}
         splits.update(assign_splits(existing, new_ids, seed))
 
+    if rehash_old_rows(dataset.manifest, workspace.root, progress):
+        dataset.save()
     indexes = _build_indexes(dataset)
     looks = Looks(workspace.root, dataset.manifest)
     with ThreadPoolExecutor(max_workers=2) as pool:

@@ -20,7 +20,7 @@ from pathlib import Path
 MANIFEST_COLUMNS = [
     "path", "phase", "labels", "source_id", "source_path", "frame_index",
     "width", "height", "phash", "split",
-    "has_alpha", "background", "box_left", "box_top", "box_right", "box_bottom",
+    "has_alpha", "background", "box_left", "box_top", "box_right", "box_bottom", "hash_version",
 ]
 DUPLICATE_COLUMNS = ["source_id", "frame_index", "duplicate_of", "distance", "phase", "labels", "source_path", "reason"]
 SOURCE_COLUMNS = [

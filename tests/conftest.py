@@ -32,6 +32,26 @@ def make_source(folder: Path, fmt: str, character: str = "Pilot", phase: str = "
     return samples._write(folder / name, fmt, frames, bg)
 
 
+def make_bust(pose: str, character: str = "Zombie", colour: tuple[int, int, int] | None = None,
+              jpeg_quality: int = 90) -> np.ndarray:
+    """A close-up cut at the chest, 400 px square: the drawing runs off the frame's
+    bottom, so much of the border ring is drawing. BGRA; or flattened over the
+    BGR `colour` and JPEG-encoded, as an export without transparency would be."""
+    import cv2
+
+    sprite = samples._sprite(character, pose)
+    sprite = cv2.resize(sprite, (sprite.shape[1] * 4, sprite.shape[0] * 4), interpolation=cv2.INTER_NEAREST)
+    canvas = np.zeros((400, 400, 4), np.uint8)
+    backgrounds.paste(canvas, sprite, 200 - sprite.shape[1] // 2, 30)
+    bgra = np.ascontiguousarray(canvas[:, :, [2, 1, 0, 3]])
+    if colour is None:
+        return bgra
+    alpha = bgra[:, :, 3:4] / 255.0
+    flat = (bgra[:, :, :3] * alpha + np.array(colour) * (1 - alpha)).astype(np.uint8)
+    ok, buffer = cv2.imencode(".jpg", flat, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+    return cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+
+
 @pytest.fixture
 def workspace(tmp_path):
     from ocpipe.workspace import Workspace

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import DISTINCT, WALK_ON_TWOS, make_source
+from conftest import DISTINCT, WALK_ON_TWOS, make_bust, make_source
 
 from ocpipe import samples
 from ocpipe.decode import iter_frames, probe
 from ocpipe.ingest import ingest
-from ocpipe.manifest import read_table
+from ocpipe.audit import audit_workspace
+from ocpipe.config import HASH_VERSION
+from ocpipe.hashing import hamming, hex_to_bits
+from ocpipe.manifest import MANIFEST_COLUMNS, read_table, write_table
 
 ANIMATED = [".mp4", ".mov", ".webm", ".avi", ".mkv", ".gif", ".png", ".apng", ".webp", "seq"]
 
@@ -86,6 +89,86 @@ def test_same_drawing_in_another_source_is_dropped(tmp_path, workspace):
     assert result.ok
     assert sum(int(r["frames_kept"]) for r in result.added) == DISTINCT
     assert result.leaks == []
+
+
+def test_frames_hashed_by_an_older_version_are_rehashed(tmp_path, workspace):
+    """A workspace from before hash version 2: the next ingest re-hashes its plain
+    frames from their PNGs, so a re-encoded copy of an old source is still found."""
+    first = make_source(tmp_path / "a", ".mp4")  # over a gradient: plain
+    ingest([first], workspace, phase="fullbody", character="Pilot")
+    rows = read_table(workspace.manifest)
+    assert {row["background"] for row in rows} == {"plain"}
+    fresh = {row["path"]: row["phash"] for row in rows}
+    for row in rows:  # what an older ocpipe left: no version, hashes made another way
+        del row["hash_version"]
+        row["phash"] = "00" * 32
+    write_table(workspace.manifest, rows, [column for column in MANIFEST_COLUMNS if column != "hash_version"])
+    result = ingest([make_source(tmp_path / "b", ".avi", name="again")], workspace, phase="fullbody", character="Pilot")
+    assert result.ok and result.added[0]["frames_kept"] == "0"
+    rows = [row for row in read_table(workspace.manifest) if row["path"] in fresh]
+    assert len(rows) == len(fresh) and {row["hash_version"] for row in rows} == {str(HASH_VERSION)}
+    assert all(hamming(hex_to_bits(row["phash"]), hex_to_bits(fresh[row["path"]])) <= 4 for row in rows)
+
+
+BUSTS = ("idle", "walk0", "jump", "climb0")
+
+
+def _export_busts(folder, how=None):
+    """Separate stills of four busts: transparent PNGs, JPEGs flattened over the
+    colour `how`, or (how='gif') GIFs, whose palette turns soft edges on or off."""
+    import cv2
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for pose in BUSTS:
+        if how is None:
+            cv2.imwrite(str(folder / f"{pose}.png"), make_bust(pose))
+        elif how == "gif":
+            Image.fromarray(make_bust(pose)[:, :, [2, 1, 0, 3]]).save(folder / f"{pose}-copy.gif")
+        else:
+            cv2.imwrite(str(folder / f"{pose}-flat.jpg"), make_bust(pose, colour=how))
+    return folder
+
+
+def _drawing(row):
+    """The bust pose a manifest or duplicates row comes from (by its file name)."""
+    return row["source_path"].rsplit("/", 1)[-1].split(".")[0].split("-")[0]
+
+
+@pytest.mark.parametrize("how", [(255, 255, 255), (0, 0, 0), "gif"])
+def test_a_bust_exported_several_ways_is_one_drawing(tmp_path, workspace, how):
+    """Busts cut at the chest, exported transparent and again flattened over a
+    colour (JPEG) or as GIFs: the copies are dropped as repeats of the drawing
+    they copy, in whichever order they come, and the four drawings are all kept."""
+    transparent = _export_busts(tmp_path / "png")
+    copies = _export_busts(tmp_path / "copies", how)
+    for first, second in ((transparent, copies), (copies, transparent)):
+        ordered = workspace.__class__.at(tmp_path / f"ws-{first.name}")
+        result = ingest([first, second], ordered, phase="headshot", character="Zed")
+        assert result.ok, result.failures
+        kept = read_table(ordered.manifest)
+        assert sorted(_drawing(row) for row in kept) == sorted(BUSTS)
+        by_path = {row["path"]: row for row in kept}
+        assert all(_drawing(row) == _drawing(by_path[row["duplicate_of"]]) for row in read_table(ordered.duplicates))
+        assert result.leaks == []
+
+
+def test_audit_finds_a_flattened_copy_in_another_split(tmp_path, workspace):
+    """Kept apart at --threshold 0, a transparent bust and its copy over white sit
+    in different splits; the audit (default threshold) names them."""
+    folder = tmp_path / "pair"
+    _export_busts(folder)
+    _export_busts(folder / "flat", (255, 255, 255))
+    result = ingest([folder], workspace, phase="headshot", character="Zed", threshold=0)
+    assert result.ok, result.failures
+    kept = read_table(workspace.manifest)
+    assert len(kept) == 2 * len(BUSTS)
+    split = {row["path"]: row["split"] for row in kept}
+    name = {row["path"]: _drawing(row) for row in kept}
+    pairs = {tuple(sorted((leak["a"], leak["b"]))) for leak in audit_workspace(workspace)}
+    # Every copy in another split is reported, and nothing else.
+    expected = {(a, b) for a in name for b in name if a < b and name[a] == name[b] and split[a] != split[b]}
+    assert pairs == expected and expected
 
 
 def test_video_decoding_streams(tmp_path):

@@ -10,9 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import make_bust
+
 from ocpipe import backgrounds, samples
 from ocpipe.config import DEFAULT_THRESHOLD
-from ocpipe.hashing import hamming, hash_frame, plain_background_matte
+from ocpipe.dedupe import reach
+from ocpipe.hashing import background_model, hamming, hash_frame, look, plain_background_matte, same_picture, thumbnail
 
 POSES = [f"walk{i}" for i in range(8)] + ["idle", "jump", "fall", "climb0", "climb1"]
 
@@ -92,3 +95,52 @@ def test_plain_background_matte_leaves_other_frames_alone():
     rng = np.random.default_rng(4)
     detailed = _canvas("idle", background=backgrounds.scene(720, 1280, rng))
     assert plain_background_matte(np.dstack([detailed, np.full(detailed.shape[:2], 255, np.uint8)])) is None
+
+
+BUST_POSES = ("idle", "walk0", "jump")
+
+
+@pytest.mark.parametrize("colour", [(255, 255, 255), (0, 0, 0)])
+def test_bust_over_a_plain_colour_matches_its_transparent_export(colour):
+    """A drawing cut at the chest hides much of the border ring, but its
+    background is still plain: exported over a colour (JPEG) it hashes and looks
+    like its transparent export, close enough to repeat it (dedupe.reach)."""
+    for pose in BUST_POSES:
+        transparent, flat = hash_frame(make_bust(pose)), hash_frame(make_bust(pose, colour=colour))
+        assert flat.background == "plain", pose
+        assert hamming(transparent.bits, flat.bits) <= reach(DEFAULT_THRESHOLD, flat.look), pose
+        assert same_picture(transparent.look, flat.look), pose
+
+
+def test_busts_of_different_drawings_stay_apart_across_exports():
+    for a, b in itertools.permutations(BUST_POSES, 2):
+        assert not same_picture(hash_frame(make_bust(a)).look, hash_frame(make_bust(b, colour=(255, 255, 255))).look), (a, b)
+
+
+def test_bust_matte_recovers_the_drawing():
+    truth = make_bust("walk0")[:, :, 3] > 127
+    flat = make_bust("walk0", colour=(255, 255, 255))
+    alpha = plain_background_matte(np.dstack([flat, np.full(flat.shape[:2], 255, np.uint8)]))
+    assert alpha is not None
+    found = alpha > 127
+    assert (truth & found).sum() / (truth | found).sum() > 0.9
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_scenes_stay_detailed(seed):
+    """A sky over scattered tiles is smooth where it shows, but it leaves many
+    pieces, not one drawing: still a detailed background (whole-frame looks)."""
+    frame = _canvas("idle", background=backgrounds.scene(720, 1280, np.random.default_rng(seed)))
+    assert background_model(thumbnail(frame))[0] == "detailed"
+    assert hash_frame(frame).background == "detailed"
+
+
+def test_rescaled_copy_of_a_small_detailed_picture_looks_alike():
+    """Looks of pictures under _LOOK_SIDE are enlarged to it, so a copy rescaled by
+    6% still compares (its short side may round a pixel away); a new pose doesn't."""
+    scene = backgrounds.scene(720, 1280, np.random.default_rng(2))
+    frame = _canvas("idle", background=scene)[150:481, 250:560]
+    copy = cv2.resize(frame, None, fx=0.94, fy=0.94, interpolation=cv2.INTER_AREA)
+    assert look(frame).shape != look(copy).shape  # (384, 360) vs (384, 359)
+    assert same_picture(look(frame), look(copy))
+    assert not same_picture(look(frame), look(_canvas("jump", background=scene)[150:481, 250:560]))
