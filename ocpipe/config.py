@@ -14,7 +14,8 @@ DEFAULT_THRESHOLD = 12
 # hashed the same way whatever RGB values the transparent pixels hold.
 HASH_BACKGROUND = 128
 # The manifest's hash_version: 2 since plain backgrounds are cut away before
-# hashing (2026-11-29). Ingest re-hashes older plain rows from their stored PNGs.
+# hashing and the hash crops a trimmed box (2026-11-29). Ingest re-hashes older
+# transparent and plain rows from their stored PNGs.
 HASH_VERSION = 2
 
 # Stored frames are shrunk (never enlarged) so their longest side is at most

@@ -28,8 +28,8 @@ _MAX_SPRITES = 400
 # exports differ is the drawing's edge (the cut-out of a flattened copy guesses
 # it, a GIF's palette rounds it on or off), which costs 12-40 bits of 256 while
 # the look agrees. Measured on 41 painted headshots: of 246 copies flattened over
-# three colours (JPEG q90), 184 within 32 bits with the same look (100 within
-# 12); of 34 GIF copies, 28 (20 within 12); none of 492 pairs of different
+# three colours (JPEG q90), 190 within 32 bits with the same look (117 within
+# 12); of 34 GIF copies, 33 (22 within 12); none of 558 pairs of different
 # drawings within 64 bits showed the same look. Frames exported the same way
 # keep the threshold: two poses of a walk cycle a pixel apart (24 bits) are two
 # drawings there.

@@ -56,6 +56,9 @@ _EDGE_RESIDUAL = 1.5
 _EDGE_SLOPE = 16.0
 _EDGE_TEXTURE = 3.0
 _EDGE_ONE_DRAWING = 0.9
+# The hash and look of a transparent or plain-background frame crop its drawing
+# to a box that leaves out this share of the drawn pixels on each side (_trimmed_box).
+_TRIM = 0.001
 # The plain background's cut-out for the hash and look is computed on the frame
 # shrunk to at most this many pixels (the drawing itself stays full size).
 _MATTE_SIDE = 2 * _THUMB_SIDE
@@ -346,11 +349,33 @@ def content_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
+def _trimmed_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """content_box without the outermost _TRIM of the drawn pixels on each side:
+    the box the hash and look crop to. A GIF's palette turns faint edge pixels on
+    or off, and JPEG ringing adds a few beside a hard outline, which moves the
+    exact box by pixels and the hash by 14-40 bits; those pixels are too few to
+    move this box (real-art GIF copies within reach and looking alike: 135 -> 168
+    of 185; same-background JPEG q50 re-saves within the threshold: 141 -> 153 of 192)."""
+    box = content_box(mask)
+    if box is None:
+        return None
+
+    def span(profile: np.ndarray) -> tuple[int, int]:
+        total = np.cumsum(profile)
+        return (int(np.searchsorted(total, _TRIM * total[-1], side="right")),
+                int(np.searchsorted(total, (1 - _TRIM) * total[-1])) + 1)
+
+    left, right = span(mask.sum(axis=0))
+    top, bottom = span(mask.sum(axis=1))
+    return left, top, max(right, left + 1), max(bottom, top + 1)
+
+
 def _refine_box(frame: np.ndarray, thumb: np.ndarray, box: tuple[int, int, int, int], scale: float,
-                coefficients: np.ndarray) -> tuple[int, int, int, int]:
+                coefficients: np.ndarray) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
     """Turn a thumbnail box into a pixel-exact box on the full frame: the drawn
     mask is recomputed at full resolution inside the box grown by a thumbnail
-    pixel, so the crop doesn't jitter with the thumbnail's grid."""
+    pixel, so the crop doesn't jitter with the thumbnail's grid. Returns (exact
+    box, trimmed box for the hash: _trimmed_box)."""
     height, width = frame.shape[:2]
     left, top, right, bottom = box
     grow = 1.0 / scale
@@ -360,18 +385,16 @@ def _refine_box(frame: np.ndarray, thumb: np.ndarray, box: tuple[int, int, int, 
         min(width, int(np.ceil((right + 1) * grow))),
         min(height, int(np.ceil((bottom + 1) * grow))),
     )
-    if scale == 1.0:
-        return box
-    x0, y0, x1, y1 = region
+    x0, y0, x1, y1 = region if scale != 1.0 else (0, 0, width, height)
     patch = frame[y0:y1, x0:x1]
     if _uses_alpha(thumb):
         mask = patch[:, :, 3] > _ALPHA_DRAWN
     else:
-        mask = background_difference(patch, coefficients, _fraction(region, width, height)) > _COLOUR_DRAWN
-    exact = content_box(mask)
+        mask = background_difference(patch, coefficients, _fraction((x0, y0, x1, y1), width, height)) > _COLOUR_DRAWN
+    exact, trimmed = content_box(mask), _trimmed_box(mask)
     if exact is None:
-        return region
-    return exact[0] + x0, exact[1] + y0, exact[2] + x0, exact[3] + y0
+        return (region, region) if scale != 1.0 else (box, box)
+    return tuple(v + o for v, o in zip(exact, (x0, y0, x0, y0))), tuple(v + o for v, o in zip(trimmed, (x0, y0, x0, y0)))
 
 
 def _fraction(box: tuple[int, int, int, int], width: int, height: int) -> tuple[float, float, float, float]:
@@ -415,14 +438,15 @@ def hash_frame(frame: np.ndarray, hash_size: int = HASH_SIZE, background: str | 
     thumb_box = box = content_box(mask)
     blank = box is None or mask.sum() < max(4, mask.size // 2000)
     if blank:
-        box = (0, 0, width, height)
+        box = hash_box = (0, 0, width, height)
     elif background == "detailed":
         # The border-colour model doesn't describe a detailed background, so a
         # pixel-exact pass would cost ~40 ms per 1080p frame for nothing: scale the thumbnail's box.
         left, top, right, bottom = box
-        box = (int(left / scale), int(top / scale), min(width, int(np.ceil(right / scale))), min(height, int(np.ceil(bottom / scale))))
+        box = hash_box = (int(left / scale), int(top / scale), min(width, int(np.ceil(right / scale))),
+                          min(height, int(np.ceil(bottom / scale))))
     else:
-        box = _refine_box(frame, thumb, box, scale, coefficients)
+        box, hash_box = _refine_box(frame, thumb, box, scale, coefficients)
     side = hash_size * 4  # imagehash's highfreq_factor
     frame_look = None
     if background == "detailed" and not blank and min(thumb_box[2] - thumb_box[0], thumb_box[3] - thumb_box[1]) >= side:
@@ -433,7 +457,7 @@ def hash_frame(frame: np.ndarray, hash_size: int = HASH_SIZE, background: str | 
         small = cv2.resize(np.ascontiguousarray(thumb[top:bottom, left:right, :3]), (side, side), interpolation=cv2.INTER_AREA)
     elif _uses_alpha(thumb):
         # Compose before resizing, so hidden colours of transparent pixels never blend in.
-        left, top, right, bottom = box
+        left, top, right, bottom = hash_box
         composed = compose_over(frame[top:bottom, left:right])
         small = cv2.resize(composed, (side, side), interpolation=cv2.INTER_AREA)
         if with_look and not blank:
@@ -442,7 +466,7 @@ def hash_frame(frame: np.ndarray, hash_size: int = HASH_SIZE, background: str | 
         # Cut the plain background away and put the drawing over the hash grey, as
         # if it had been exported transparent: then the same drawing exported over
         # white, black, a gradient or transparency hashes (and looks) alike.
-        composed, alpha = _over_grey(frame, box, coefficients, double)
+        composed, alpha = _over_grey(frame, hash_box, coefficients, double)
         small = cv2.resize(composed, (side, side), interpolation=cv2.INTER_AREA)
         if with_look:
             frame_look = drawing_look(composed, alpha)

@@ -111,14 +111,14 @@ def _group_key(phase: str, labels: str) -> tuple[str, str]:
 
 def rehash_old_rows(manifest: list[Row], root: Path, progress: Progress | None = None) -> int:
     """Bring kept frames hashed by an older ocpipe up to HASH_VERSION in place, so
-    new frames are compared with them the same way: plain-background rows are
-    re-hashed from their stored PNGs (the cut-out changed in version 2), the
-    others only get the version. Returns how many rows changed; an unreadable
-    PNG keeps its row as it was."""
+    new frames are compared with them the same way: transparent and plain rows
+    are re-hashed from their stored PNGs (version 2 cut plain backgrounds away
+    and trims the box), the others only get the version. Returns how many rows
+    changed; an unreadable PNG keeps its row as it was."""
     from .data import read_rgba
 
     old = [row for row in manifest if row.get("hash_version") != str(HASH_VERSION)]
-    plain = {id(row) for row in old if row.get("background") == "plain" and row.get("backdrop") != "static"}
+    plain = {id(row) for row in old if row.get("background") in ("transparent", "plain") and row.get("backdrop") != "static"}
     if plain and progress is not None:
         progress.start(f"re-hashing {len(plain)} frames kept by an older ocpipe", len(plain))
     try:
@@ -128,7 +128,7 @@ def rehash_old_rows(manifest: list[Row], root: Path, progress: Progress | None =
                     frame = np.ascontiguousarray(read_rgba(root / row["path"])[:, :, [2, 1, 0, 3]])
                 except OcpipeError:
                     continue
-                row["phash"] = hash_frame(frame, background="plain", with_look=False).hex
+                row["phash"] = hash_frame(frame, background=row["background"], with_look=False).hex
                 if progress is not None:
                     progress.advance()
             row["hash_version"] = str(HASH_VERSION)
