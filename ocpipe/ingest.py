@@ -111,29 +111,35 @@ def _group_key(phase: str, labels: str) -> tuple[str, str]:
 
 def rehash_old_rows(manifest: list[Row], root: Path, progress: Progress | None = None) -> int:
     """Bring kept frames hashed by an older ocpipe up to HASH_VERSION in place, so
-    new frames are compared with them the same way: transparent and plain rows
-    are re-hashed from their stored PNGs (version 2 cut plain backgrounds away
-    and trims the box), the others only get the version. Returns how many rows
-    changed; an unreadable PNG keeps its row as it was."""
+    new frames are compared with them the same way. Version 2 cuts plain
+    backgrounds away, trims the box, and finds plain backgrounds that a drawing
+    touching the frame's edges hides (once called detailed): so transparent,
+    plain and detailed rows are re-hashed from their stored PNGs (a detailed one
+    changes only if it is plain now); frames cut from a static backdrop only get
+    the version. Returns how many rows changed; an unreadable PNG keeps its row
+    as it was."""
     from .data import read_rgba
 
     old = [row for row in manifest if row.get("hash_version") != str(HASH_VERSION)]
-    plain = {id(row) for row in old if row.get("background") in ("transparent", "plain") and row.get("backdrop") != "static"}
-    if plain and progress is not None:
-        progress.start(f"re-hashing {len(plain)} frames kept by an older ocpipe", len(plain))
+    stale = {id(row) for row in old if row.get("backdrop") != "static"}
+    if stale and progress is not None:
+        progress.start(f"re-hashing {len(stale)} frames kept by an older ocpipe", len(stale))
     try:
         for row in old:
-            if id(row) in plain:
+            if id(row) in stale:
+                if progress is not None:
+                    progress.advance()
                 try:
                     frame = np.ascontiguousarray(read_rgba(root / row["path"])[:, :, [2, 1, 0, 3]])
                 except OcpipeError:
                     continue
-                row["phash"] = hash_frame(frame, background=row["background"], with_look=False).hex
-                if progress is not None:
-                    progress.advance()
+                forced = row["background"] if row["background"] == "plain" else None
+                digest = hash_frame(frame, background=forced, with_look=False)
+                if row["background"] != "detailed" or digest.background == "plain":
+                    row["phash"], row["background"] = digest.hex, digest.background
             row["hash_version"] = str(HASH_VERSION)
     finally:
-        if plain and progress is not None:
+        if stale and progress is not None:
             progress.finish()
     return len(old)
 

@@ -153,6 +153,20 @@ def test_a_bust_exported_several_ways_is_one_drawing(tmp_path, workspace, how):
         assert result.leaks == []
 
 
+def test_busts_once_called_detailed_are_rehashed_as_plain(tmp_path, workspace):
+    """An older ocpipe called a bust over white 'detailed'; the next ingest finds
+    its background plain, re-hashes it, and then knows its transparent export."""
+    ingest([_export_busts(tmp_path / "flat", (255, 255, 255))], workspace, phase="headshot", character="Zed")
+    rows = read_table(workspace.manifest)
+    assert {row["background"] for row in rows} == {"plain"}
+    for row in rows:  # what the older version stored
+        row.update(background="detailed", phash="00" * 32, hash_version="")
+    write_table(workspace.manifest, rows, MANIFEST_COLUMNS)
+    result = ingest([_export_busts(tmp_path / "png")], workspace, phase="headshot", character="Zed")
+    assert result.ok and sum(int(record["frames_kept"]) for record in result.added) == 0
+    assert {row["background"] for row in read_table(workspace.manifest)} == {"plain"}
+
+
 def test_audit_finds_a_flattened_copy_in_another_split(tmp_path, workspace):
     """Kept apart at --threshold 0, a transparent bust and its copy over white sit
     in different splits; the audit (default threshold) names them."""
