@@ -59,9 +59,6 @@ _EDGE_ONE_DRAWING = 0.9
 # The hash and look of a transparent or plain-background frame crop its drawing
 # to a box that leaves out this share of the drawn pixels on each side (_trimmed_box).
 _TRIM = 0.001
-# The plain background's cut-out for the hash and look is computed on the frame
-# shrunk to at most this many pixels (the drawing itself stays full size).
-_MATTE_SIDE = 2 * _THUMB_SIDE
 # A look is a frame shrunk to _LOOK_SIDE pixels, in grey, blurred over _LOOK_BLUR
 # pixels. Two looks show the same picture unless more than _LOOK_CHANGED pixels,
 # in groups of at least _LOOK_SPECK, differ by more than _LOOK_DIFFERENT. Measured
@@ -250,10 +247,11 @@ def _background_part(difference: np.ndarray) -> np.ndarray:
     background's colour seeds nothing)."""
     import cv2
 
-    _, labels = cv2.connectedComponents((difference <= _COLOUR_DRAWN).astype(np.uint8), connectivity=4)
-    seeds = _ring(labels, width=1)[_ring(difference, width=1) <= _RING_INLIER]
-    seeds = np.unique(seeds[seeds > 0])
-    return np.isin(labels, seeds) if seeds.size else np.zeros(difference.shape, bool)
+    count, labels = cv2.connectedComponents((difference <= _COLOUR_DRAWN).astype(np.uint8), connectivity=4)
+    background = np.zeros(count, bool)  # by label: a lookup table, ~10x faster than np.isin
+    background[_ring(labels, width=1)[_ring(difference, width=1) <= _RING_INLIER]] = True
+    background[0] = False
+    return background[labels]
 
 
 def _plain_alpha(image: np.ndarray, coefficients: np.ndarray) -> tuple[np.ndarray, float]:
@@ -466,7 +464,7 @@ def hash_frame(frame: np.ndarray, hash_size: int = HASH_SIZE, background: str | 
         # Cut the plain background away and put the drawing over the hash grey, as
         # if it had been exported transparent: then the same drawing exported over
         # white, black, a gradient or transparency hashes (and looks) alike.
-        composed, alpha = _over_grey(frame, hash_box, coefficients, double)
+        composed, alpha = _over_grey(frame, hash_box, coefficients, difference)
         small = cv2.resize(composed, (side, side), interpolation=cv2.INTER_AREA)
         if with_look:
             frame_look = drawing_look(composed, alpha)
@@ -486,33 +484,40 @@ def hash_frame(frame: np.ndarray, hash_size: int = HASH_SIZE, background: str | 
 
 
 def _over_grey(frame: np.ndarray, box: tuple[int, int, int, int], coefficients: np.ndarray,
-               double: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+               thumb_difference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The crop `box` of an opaque frame over a plain background (plane
     `coefficients`), shrunk to _DRAWING_SIDE square, with the background cut away
-    (_plain_alpha, found on the frame shrunk to _MATTE_SIDE: which pixels connect
-    to the border needs the whole frame) and the hash grey put in its place:
-    C + (1 - alpha) * (grey - background), exact where alpha is right. Returns
-    (BGR, alpha) uint8, both _DRAWING_SIDE square (all the hash and look need)."""
+    and the hash grey put in its place: C + (1 - alpha) * (grey - background),
+    exact where alpha is right. Which pixels connect to the frame's border needs
+    the whole frame: that is found on the thumbnail (`thumb_difference`: its
+    distance from the plane) and seeds the cut-out on the crop itself, with the
+    crop's own edge, so the cut-out doesn't depend on where the drawing stands.
+    Returns (BGR, alpha) uint8, both _DRAWING_SIDE square (all the hash and look
+    need)."""
     import cv2
 
     height, width = frame.shape[:2]
-    work = double if double is not None else frame
-    shrink = min(1.0, _MATTE_SIDE / max(work.shape[:2]))
-    if shrink < 1.0:
-        size = (max(1, round(work.shape[1] * shrink)), max(1, round(work.shape[0] * shrink)))
-        work = cv2.resize(work, size, interpolation=cv2.INTER_AREA)
-    work_alpha, _ = _plain_alpha(work, coefficients)
+    sure = cv2.erode(_background_part(thumb_difference).astype(np.uint8), np.ones((3, 3), np.uint8))
     left, top, right, bottom = box
     side = _DRAWING_SIDE
-    crop = cv2.resize(np.ascontiguousarray(frame[top:bottom, left:right, :3]), (side, side), interpolation=cv2.INTER_AREA)
     # Output pixel (x, y) covers crop pixels from x * (right - left) / side; its
-    # centre sits at ((left + (x + 0.5) * cw / side) * sx - 0.5, ...) in the work frame.
-    sx, sy = work.shape[1] / width, work.shape[0] / height
+    # centre sits at ((left + (x + 0.5) * cw / side) * sx - 0.5, ...) in the thumbnail.
+    sx, sy = sure.shape[1] / width, sure.shape[0] / height
     cw, ch = (right - left) / side, (bottom - top) / side
     warp = np.float32([[cw * sx, 0, (left + 0.5 * cw) * sx - 0.5], [0, ch * sy, (top + 0.5 * ch) * sy - 0.5]])
-    alpha = cv2.warpAffine(work_alpha, warp, (side, side), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                           borderMode=cv2.BORDER_REPLICATE)
-    plane = _plane(coefficients, side, side, _fraction(box, width, height))
+    seeds = cv2.warpAffine(sure, warp, (side, side), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+                           borderMode=cv2.BORDER_REPLICATE) > 0
+    seeds[0, :] = seeds[-1, :] = seeds[:, 0] = seeds[:, -1] = True  # the crop's edge touches the background
+    crop = cv2.resize(np.ascontiguousarray(frame[top:bottom, left:right, :3]), (side, side), interpolation=cv2.INTER_AREA)
+    region = _fraction(box, width, height)
+    difference = background_difference(crop, coefficients, region)
+    count, labels = cv2.connectedComponents((difference <= _COLOUR_DRAWN).astype(np.uint8), connectivity=4)
+    background = np.zeros(count, bool)
+    background[labels[seeds]] = True
+    background[0] = False
+    soft = np.clip((difference - _COLOUR_DRAWN / 4) / (_COLOUR_DRAWN * 0.75), 0.0, 1.0)
+    alpha = np.where(background[labels], soft, np.float32(1.0)).astype(np.float32)
+    plane = _plane(coefficients, side, side, region)
     alpha = _edge_alpha(crop.astype(np.float32), alpha, plane)
     composed = crop + (1.0 - alpha)[:, :, None] * (np.float32(HASH_BACKGROUND) - plane)
     return np.clip(composed, 0, 255).astype(np.uint8), (alpha * 255.0).astype(np.uint8)
