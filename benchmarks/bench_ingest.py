@@ -1,10 +1,13 @@
-"""Ingest time vs. plain OpenCV decoding of the same video, in one run, for two
-shapes of 1920x1080 H.264 animation over a detailed background, held on twos:
+"""Ingest time vs. plain OpenCV decoding of the same video, in one run, for three
+1920x1080 H.264 animations, held on twos:
 
-* drawings: 720 drawings (8 poses x 37 tilts) placed at a new spot each time,
-  so most kept frames are new drawings (the benchmark's original video);
+* drawings: 720 drawings a minute (8 poses x 37 tilts, the same ones again after
+  296) placed at a new spot each time over a detailed scene, so most kept frames
+  are new drawings (the benchmark's original video);
 * crossing: one character's 8-drawing walk cycle stepping forward across the
-  scene (issue 14): 8 distinct drawings, each at hundreds of spots.
+  scene (issue 14): 8 distinct drawings, each at hundreds of spots;
+* plain: the drawings video over a pale gradient, as an export over white is:
+  no backdrop, each drawing cut out of its background for the hash.
 
 Videos are written with the ffmpeg binary from imageio-ffmpeg. For each it prints
 decode-only seconds (the mean of a run before and one after ingest), ocpipe
@@ -12,7 +15,7 @@ ingest seconds, their ratio (goal <= 2.0), CPU seconds of both, the peak memory
 of the ingest process (goal <= 600 MB, flat in video length) and the kept frames
 (crossing: goal 8-24, every drawing kept).
 
-    python benchmarks/bench_ingest.py [--seconds 60] [--fps 24] [--video drawings crossing]
+    python benchmarks/bench_ingest.py [--seconds 60] [--fps 24] [--video drawings crossing plain]
 """
 
 from __future__ import annotations
@@ -55,14 +58,18 @@ def _held_on_twos(count: int, draw):
         yield drawn
 
 
-def _write_video(path: Path, seconds: int, fps: int, place) -> None:
-    """A Robot walk cycle's drawings over one detailed 1080p scene, held on twos;
-    `place(sprites, drawing)` gives (sprite, left, top) of each drawing number."""
+def _write_video(path: Path, seconds: int, fps: int, place, plain: bool = False) -> None:
+    """A Robot walk cycle's drawings over one detailed 1080p scene (or, `plain`, a
+    pale gradient), held on twos; `place(sprites, drawing)` gives (sprite, left,
+    top) of each drawing number."""
     import cv2
 
     from ocpipe import backgrounds, samples
 
-    scene = backgrounds.scene(HEIGHT, WIDTH, np.random.default_rng(0))
+    if plain:
+        scene = np.linspace((250, 246, 236), (222, 232, 250), HEIGHT)[:, None, :].repeat(WIDTH, axis=1).astype(np.uint8)
+    else:
+        scene = backgrounds.scene(HEIGHT, WIDTH, np.random.default_rng(0))
     sprites = [cv2.resize(samples._sprite("Robot", pose), (288, 384), interpolation=cv2.INTER_LINEAR) for pose in POSES]
 
     def draw(drawing: int) -> np.ndarray:
@@ -73,12 +80,18 @@ def _write_video(path: Path, seconds: int, fps: int, place) -> None:
     _encode(path, fps, _held_on_twos(seconds * fps, draw))
 
 
-def write_drawings_video(path: Path, seconds: int, fps: int) -> None:
+def write_drawings_video(path: Path, seconds: int, fps: int, plain: bool = False) -> None:
     """720 drawings a minute: 8 poses x 37 tilts, each at a new spot."""
     from ocpipe import samples
 
     _write_video(path, seconds, fps, lambda sprites, drawing: (
-        samples._tilt(sprites[drawing % 8], (drawing % 37) - 18), 200 + (drawing * 7) % 1300, 500))
+        samples._tilt(sprites[drawing % 8], (drawing % 37) - 18), 200 + (drawing * 7) % 1300, 500), plain)
+
+
+def write_plain_video(path: Path, seconds: int, fps: int) -> None:
+    """The drawings video over a pale gradient: the plain-background path (the
+    drawing cut out of its background for the hash), as an export over white is."""
+    write_drawings_video(path, seconds, fps, plain=True)
 
 
 def crossing_position(drawing: int) -> int:
@@ -91,7 +104,7 @@ def write_crossing_video(path: Path, seconds: int, fps: int) -> None:
     _write_video(path, seconds, fps, lambda sprites, drawing: (sprites[drawing % 8], crossing_position(drawing), 560))
 
 
-VIDEOS = {"drawings": write_drawings_video, "crossing": write_crossing_video}
+VIDEOS = {"drawings": write_drawings_video, "crossing": write_crossing_video, "plain": write_plain_video}
 
 
 def _cpu_seconds() -> float:
@@ -159,7 +172,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--fps", type=int, default=24)
-    parser.add_argument("--video", nargs="+", choices=sorted(VIDEOS), default=["drawings", "crossing"])
+    parser.add_argument("--video", nargs="+", choices=sorted(VIDEOS), default=["drawings", "crossing", "plain"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         for name in args.video:

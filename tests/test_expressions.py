@@ -14,6 +14,7 @@ from PIL import Image
 from ocpipe.config import DEFAULT_THRESHOLD
 from ocpipe.hashing import hamming, hash_frame, same_picture
 from ocpipe.ingest import ingest
+from ocpipe.manifest import read_table
 
 SIDE = 320
 
@@ -124,3 +125,28 @@ def test_ingest_keeps_expressions_and_drops_copies(tmp_path, workspace):
     kept = {row["source_path"].rsplit("/", 1)[-1]: int(row["frames_kept"]) for row in again.added}
     assert kept == {"smile-copy.gif": 0, "surprised.png": 1}
     assert again.leaks == []
+
+
+def test_held_frames_skip_hashing_but_every_expression_is_kept(tmp_path, workspace):
+    """An MP4 of a face over a pale colour, each expression held on twos: the held
+    frames are found by comparing pixels with the frame before (no hash) and
+    repeat it exactly; a smile or a blink between them is still a new drawing."""
+    from ocpipe import backgrounds, samples
+
+    height, width = 720, 1280
+    expressions = ["neutral", "neutral", "smile", "smile", "blink", "blink", "surprised", "surprised"]
+    frames = []
+    for expression in expressions:
+        canvas = np.zeros((height, width, 4), np.uint8)
+        backgrounds.paste(canvas, np.asarray(face(expression)), 480, 200)
+        frames.append(canvas)
+    pale = np.full((height, width, 3), (250, 244, 232), np.uint8)
+    video = samples._write(tmp_path / "faces", ".mp4", frames, pale)
+    result = ingest([video], workspace, phase="headshot", character="Iris")
+    assert result.ok, result.failures
+    kept = read_table(workspace.manifest)
+    assert sorted(int(row["frame_index"]) for row in kept) == [0, 2, 4, 6]
+    held = {int(row["frame_index"]): row for row in read_table(workspace.duplicates)}
+    assert sorted(held) == [1, 3, 5, 7]
+    by_index = {int(row["frame_index"]): row["path"] for row in kept}
+    assert all(held[i]["duplicate_of"] == by_index[i - 1] and held[i]["distance"] == "0" for i in held)
