@@ -34,7 +34,7 @@ import numpy as np
 
 from .config import HASH_BACKGROUND, HASH_SIZE
 from .decode import SourceInfo, iter_frames, sequence_files
-from .hashing import background_model, content_box, thumbnail
+from .hashing import classify_background, content_box, thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -595,6 +595,10 @@ def estimate_backdrop(path: Path, info: SourceInfo) -> tuple[str, Backdrop | Non
 
 
 def _needs_no_backdrop(frame: np.ndarray) -> bool:
+    """Transparent, or a plain border all round. (A drawing that hides part of a
+    plain border, which hashing.background_model calls plain, still gets a
+    backdrop tried: a flat sky over a scene's ground would look like that too,
+    and over a static scene the backdrop's cut-out tells small poses apart.)"""
     if frame.ndim == 3 and frame.shape[2] == 4 and frame[:, :, 3].min() < 255:
         return True
-    return background_model(thumbnail(_opaque(frame)))[0] != "detailed"
+    return classify_background(thumbnail(_opaque(frame))) != "detailed"
