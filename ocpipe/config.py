@@ -15,7 +15,7 @@ DEFAULT_THRESHOLD = 12
 HASH_BACKGROUND = 128
 # The manifest's hash_version: 2 since plain backgrounds are cut away before
 # hashing and the hash crops a trimmed box (2026-11-29). Ingest re-hashes older
-# transparent and plain rows from their stored PNGs.
+# rows from their stored PNGs (ingest.rehash_old_rows).
 HASH_VERSION = 2
 
 # Stored frames are shrunk (never enlarged) so their longest side is at most

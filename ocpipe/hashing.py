@@ -240,29 +240,40 @@ def drawn_mask(thumb: np.ndarray, difference: np.ndarray | None = None) -> np.nd
     return (border_difference(thumb) if difference is None else difference) > _COLOUR_DRAWN
 
 
-def _background_part(difference: np.ndarray) -> np.ndarray:
+def _background_part(difference: np.ndarray, seeds: np.ndarray | None = None) -> np.ndarray:
     """Boolean mask of the background: pixels within _COLOUR_DRAWN of the fitted
-    colour and connected to a border pixel within _RING_INLIER of it (so a white
-    shirt on a white canvas keeps its inside, and a drawn edge pixel of nearly the
-    background's colour seeds nothing)."""
+    colour and connected to a seed, by default a border pixel within _RING_INLIER
+    of it (so a white shirt on a white canvas keeps its inside, and a drawn edge
+    pixel of nearly the background's colour seeds nothing). `seeds`: a boolean
+    mask of difference's shape, when the caller knows better."""
     import cv2
 
     count, labels = cv2.connectedComponents((difference <= _COLOUR_DRAWN).astype(np.uint8), connectivity=4)
+    if seeds is None:
+        seeds = np.zeros(difference.shape, bool)
+        seeds[[0, -1], :] = seeds[:, [0, -1]] = True
+        seeds &= difference <= _RING_INLIER
     background = np.zeros(count, bool)  # by label: a lookup table, ~10x faster than np.isin
-    background[_ring(labels, width=1)[_ring(difference, width=1) <= _RING_INLIER]] = True
+    background[labels[seeds]] = True
     background[0] = False
     return background[labels]
 
 
+def _cut_alpha(difference: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Alpha (float32, 0..1) that cuts `background` away: near 0 there, in between
+    on the drawing's edge by how far a pixel is from the background's colour, 1 on
+    the drawing."""
+    soft = np.clip((difference - _COLOUR_DRAWN / 4) / (_COLOUR_DRAWN * 0.75), 0.0, 1.0)
+    return np.where(background, soft, np.float32(1.0)).astype(np.float32)
+
+
 def _plain_alpha(image: np.ndarray, coefficients: np.ndarray) -> tuple[np.ndarray, float]:
     """Alpha (float32, 0..1) that cuts a plain background fitted by `coefficients`
-    away from an opaque image: near 0 on the background (_background_part), 1 on
-    the drawing, in between on its edge by how far a pixel is from the background;
-    and the share of the image that is background."""
+    away from an opaque image (_background_part, _cut_alpha); and the share of the
+    image that is background."""
     difference = background_difference(image, coefficients)
     background = _background_part(difference)
-    soft = np.clip((difference - _COLOUR_DRAWN / 4) / (_COLOUR_DRAWN * 0.75), 0.0, 1.0)
-    return np.where(background, soft, np.float32(1.0)).astype(np.float32), float(background.mean())
+    return _cut_alpha(difference, background), float(background.mean())
 
 
 def plain_background_matte(image: np.ndarray) -> np.ndarray | None:
@@ -511,12 +522,7 @@ def _over_grey(frame: np.ndarray, box: tuple[int, int, int, int], coefficients: 
     crop = cv2.resize(np.ascontiguousarray(frame[top:bottom, left:right, :3]), (side, side), interpolation=cv2.INTER_AREA)
     region = _fraction(box, width, height)
     difference = background_difference(crop, coefficients, region)
-    count, labels = cv2.connectedComponents((difference <= _COLOUR_DRAWN).astype(np.uint8), connectivity=4)
-    background = np.zeros(count, bool)
-    background[labels[seeds]] = True
-    background[0] = False
-    soft = np.clip((difference - _COLOUR_DRAWN / 4) / (_COLOUR_DRAWN * 0.75), 0.0, 1.0)
-    alpha = np.where(background[labels], soft, np.float32(1.0)).astype(np.float32)
+    alpha = _cut_alpha(difference, _background_part(difference, seeds))
     plane = _plane(coefficients, side, side, region)
     alpha = _edge_alpha(crop.astype(np.float32), alpha, plane)
     composed = crop + (1.0 - alpha)[:, :, None] * (np.float32(HASH_BACKGROUND) - plane)

@@ -124,8 +124,8 @@ def rehash_old_rows(manifest: list[Row], root: Path, progress: Progress | None =
     touching the frame's edges hides (once called detailed): so transparent,
     plain and detailed rows are re-hashed from their stored PNGs (a detailed one
     changes only if it is plain now); frames cut from a static backdrop only get
-    the version. Returns how many rows changed; an unreadable PNG keeps its row
-    as it was."""
+    the version. Returns how many rows it brought up to date (0: nothing to save);
+    an unreadable PNG keeps its hash as it was."""
     from .data import read_rgba
 
     old = [row for row in manifest if row.get("hash_version") != str(HASH_VERSION)]
