@@ -7,7 +7,10 @@
 * crossing: one character's 8-drawing walk cycle stepping forward across the
   scene (issue 14): 8 distinct drawings, each at hundreds of spots;
 * plain: the drawings video over a pale gradient, as an export over white is:
-  no backdrop, each drawing cut out of its background for the hash.
+  no backdrop, each drawing cut out of its background for the hash;
+* apng, webp, gif: transparent 1920x1080 loops of the drawings (4 s, held on twos;
+  Pillow stores each held pair as one frame), written with Pillow; decode-only is
+  ocpipe's reader (Pillow) alone.
 
 Videos are written with the ffmpeg binary from imageio-ffmpeg. For each it prints
 decode-only seconds (the mean of a run before and one after ingest), ocpipe
@@ -15,7 +18,7 @@ ingest seconds, their ratio (goal <= 2.0), CPU seconds of both, the peak memory
 of the ingest process (goal <= 600 MB, flat in video length) and the kept frames
 (crossing: goal 8-24, every drawing kept).
 
-    python benchmarks/bench_ingest.py [--seconds 60] [--fps 24] [--video drawings crossing plain]
+    python benchmarks/bench_ingest.py [--seconds 60] [--fps 24] [--video drawings crossing plain apng webp gif]
 """
 
 from __future__ import annotations
@@ -104,7 +107,28 @@ def write_crossing_video(path: Path, seconds: int, fps: int) -> None:
     _write_video(path, seconds, fps, lambda sprites, drawing: (sprites[drawing % 8], crossing_position(drawing), 560))
 
 
+def write_transparent_loop(path: Path, seconds: int, fps: int) -> None:
+    """The drawings over transparency, as Pillow saves an animation (APNG, WebP
+    lossless, GIF by the suffix): a 4 s loop at most, held on twos."""
+    import cv2
+    from PIL import Image
+
+    from ocpipe import backgrounds, samples
+
+    sprites = [cv2.resize(samples._sprite("Robot", pose), (288, 384), interpolation=cv2.INTER_LINEAR) for pose in POSES]
+    frames = []
+    for index in range(min(seconds, 4) * fps):
+        drawing = index // 2
+        canvas = np.zeros((HEIGHT, WIDTH, 4), np.uint8)
+        backgrounds.paste(canvas, samples._tilt(sprites[drawing % 8], (drawing % 37) - 18), 200 + (drawing * 7) % 1300, 500)
+        frames.append(Image.fromarray(canvas, "RGBA"))
+    options = {"lossless": True, "method": 0} if path.suffix == ".webp" else {"disposal": 2} if path.suffix == ".gif" else {}
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0, **options)
+
+
 VIDEOS = {"drawings": write_drawings_video, "crossing": write_crossing_video, "plain": write_plain_video}
+# Transparent animations: name -> file suffix.
+LOOPS = {"apng": ".png", "webp": ".webp", "gif": ".gif"}
 
 
 def _cpu_seconds() -> float:
@@ -113,14 +137,22 @@ def _cpu_seconds() -> float:
 
 
 def decode_only(path: Path) -> tuple[float, float, int]:
-    """(wall seconds, CPU seconds, frames) of reading every frame with OpenCV."""
+    """(wall seconds, CPU seconds, frames) of reading every frame: videos with
+    OpenCV, animations with ocpipe's own reader (Pillow to BGR(A) arrays, nothing
+    else; a bare Pillow loop converting each frame to RGBA took about as long for
+    APNG and WebP and up to 1.6x longer for GIF)."""
     import cv2
 
+    from ocpipe.decode import iter_frames, probe
+
     start, cpu = time.perf_counter(), _cpu_seconds()
-    capture = cv2.VideoCapture(str(path))
     frames = 0
-    while capture.read()[0]:
-        frames += 1
+    if path.suffix == ".mp4":
+        capture = cv2.VideoCapture(str(path))
+        while capture.read()[0]:
+            frames += 1
+    else:
+        frames = sum(1 for _ in iter_frames(path, probe(path)))
     return time.perf_counter() - start, _cpu_seconds() - cpu, frames
 
 
@@ -138,10 +170,14 @@ def _ingest(path: str, workspace: str, queue) -> None:
 
 
 def run(name: str, folder: Path, seconds: int, fps: int) -> None:
-    video = folder / f"{name}.mp4"
-    VIDEOS[name](video, seconds, fps)
+    video = folder / f"{name}{LOOPS.get(name, '.mp4')}"
+    context = get_context("spawn")  # fresh processes, so peak memory is ingest's own
+    # Written in a process of its own too: a child's peak memory starts from its
+    # parent's size when it was started.
+    writer = context.Process(target=write_transparent_loop if name in LOOPS else VIDEOS[name], args=(video, seconds, fps))
+    writer.start()
+    writer.join()
     before = decode_only(video)
-    context = get_context("spawn")  # a fresh process, so peak memory is ingest's own
     queue = context.Queue()
     process = context.Process(target=_ingest, args=(str(video), str(folder / f"ws-{name}"), queue))
     process.start()
@@ -154,8 +190,10 @@ def run(name: str, folder: Path, seconds: int, fps: int) -> None:
     if isinstance(record, str):
         print(f"{name}: ingest failed: {record}")
         return
-    print(f"{name}: {seconds} s, {frames} frames of {WIDTH}x{HEIGHT} H.264, held on twos")
-    print(f"  decode only (OpenCV): {decode_seconds:.2f} s  (CPU {decode_cpu:.2f} s; mean of {before[0]:.2f} before "
+    kind = f"transparent {name.upper()} (Pillow)" if name in LOOPS else "H.264"
+    print(f"{name}: {frames} frames of {WIDTH}x{HEIGHT} {kind}, held on twos" if name in LOOPS
+          else f"{name}: {seconds} s, {frames} frames of {WIDTH}x{HEIGHT} {kind}, held on twos")
+    print(f"  decode only ({'Pillow' if name in LOOPS else 'OpenCV'}): {decode_seconds:.2f} s  (CPU {decode_cpu:.2f} s; mean of {before[0]:.2f} before "
           f"and {after[0]:.2f} after ingest)")
     print(f"  ocpipe ingest:        {ingest_seconds:.2f} s  (CPU {ingest_cpu:.2f} s; kept {record['frames_kept']}, "
           f"dropped {record['frames_dropped']}, distinct frames over the cap {record.get('frames_capped') or 0}, "
@@ -172,7 +210,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--fps", type=int, default=24)
-    parser.add_argument("--video", nargs="+", choices=sorted(VIDEOS), default=["drawings", "crossing", "plain"])
+    parser.add_argument("--video", nargs="+", choices=sorted(VIDEOS) + sorted(LOOPS),
+                        default=["drawings", "crossing", "plain", "apng", "webp", "gif"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         for name in args.video:
