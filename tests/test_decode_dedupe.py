@@ -65,6 +65,32 @@ def test_gif_partial_frames_are_composed(tmp_path):
     assert tuple(frames[1][30, 40]) == (0, 0, 200) and tuple(frames[1][15, 15]) == (0, 255, 0)
 
 
+@pytest.mark.parametrize("fmt", [".gif", ".png", ".webp", "still.png"])
+def test_frames_come_out_contiguous_bgra(tmp_path, fmt):
+    """Pillow's frames reach ingest as contiguous BGR(A) arrays: a strided (planar)
+    frame sent every later OpenCV call down a slow path (9 ms for a 1080p thumbnail
+    instead of 0.3) with the same pixels."""
+    from PIL import Image
+
+    picture = np.zeros((30, 40, 4), np.uint8)
+    picture[5:25, 5:20] = (250, 20, 10, 255)  # RGBA red
+    picture[5:25, 20:35] = (10, 20, 250, 255)  # RGBA blue
+    frames = [Image.fromarray(picture), Image.fromarray(np.roll(picture, 3, axis=1))]
+    path = tmp_path / ("x.png" if fmt == "still.png" else f"x{fmt}")
+    options = {"lossless": True} if fmt == ".webp" else {"disposal": 2} if fmt == ".gif" else {}
+    if fmt == "still.png":
+        frames[0].save(path)
+    else:
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, **options)
+    decoded = list(iter_frames(path))
+    assert len(decoded) == (1 if fmt == "still.png" else 2)
+    for frame in decoded:
+        assert frame.flags["C_CONTIGUOUS"] and frame.shape == (30, 40, 4)
+    # BGRA: red drawn on the left, blue on the right, transparent around.
+    assert tuple(decoded[0][15, 10]) == (10, 20, 250, 255) and tuple(decoded[0][15, 30]) == (250, 20, 10, 255)
+    assert decoded[0][2, 2, 3] == 0
+
+
 @pytest.mark.parametrize("fmt", ["still.png", "still.jpg"])
 def test_stills(tmp_path, workspace, fmt):
     source = make_source(tmp_path / "in", fmt)

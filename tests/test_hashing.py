@@ -15,7 +15,8 @@ from conftest import make_bust
 from ocpipe import backgrounds, samples
 from ocpipe.config import DEFAULT_THRESHOLD
 from ocpipe.dedupe import reach
-from ocpipe.hashing import background_model, hamming, hash_frame, look, plain_background_matte, same_picture, thumbnail
+from ocpipe.hashing import (_boxes, _plane, background_difference, background_model, content_box, hamming, hash_frame, look,
+                             plain_background_matte, same_picture, thumbnail)
 
 POSES = [f"walk{i}" for i in range(8)] + ["idle", "jump", "fall", "climb0", "climb1"]
 
@@ -143,3 +144,33 @@ def test_rescaled_copy_of_a_small_detailed_picture_looks_alike():
     assert look(frame).shape != look(copy).shape  # (384, 360) vs (384, 359)
     assert same_picture(look(frame), look(copy))
     assert not same_picture(look(frame), look(_canvas("jump", background=scene)[150:481, 250:560]))
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_background_difference_is_the_largest_channel_distance_from_the_plane(channels):
+    """The channel-at-a-time difference equals max over channels of |pixel - plane|."""
+    rng = np.random.default_rng(channels)
+    image = rng.integers(0, 256, (37, 53, channels), dtype=np.uint8)
+    coefficients = np.array([[240.0, 12.5, 30.0], [-40.0, 7.25, 3.0], [18.0, -22.0, 0.5]])
+    region = (0.1, 0.3, 0.7, 0.9)
+    expected = np.abs(image[:, :, :3].astype(np.float32) - _plane(coefficients, 37, 53, region)).max(axis=2)
+    assert np.array_equal(background_difference(image, coefficients, region), expected)
+
+
+@given(st.integers(0, 2**32 - 1), st.floats(0.0005, 0.3))
+@settings(max_examples=40, deadline=None)
+def test_boxes_are_the_content_box_and_its_trim(seed, density):
+    rng = np.random.default_rng(seed)
+    mask = rng.random((rng.integers(1, 60), rng.integers(1, 60))) < density
+    boxes = _boxes(mask)
+    if not mask.any():
+        assert boxes is None
+        return
+    exact, trimmed = boxes
+    assert exact == content_box(mask)
+    # The trim leaves out at most 0.1% of the drawn pixels (rounded up) on each side, and stays inside.
+    left, top, right, bottom = trimmed
+    assert exact[0] <= left < right <= exact[2] and exact[1] <= top < bottom <= exact[3]
+    total = int(mask.sum())
+    assert mask[:, :left].sum() <= 0.001 * total and mask[:, right:].sum() <= 0.001 * total + 1
+    assert mask[:top].sum() <= 0.001 * total and mask[bottom:].sum() <= 0.001 * total + 1
