@@ -226,6 +226,8 @@ def _iter_video(path: Path, info: SourceInfo) -> Iterator[np.ndarray]:
     if not capture.isOpened():
         raise InputError("the video can't be opened (corrupt or truncated?)")
     decoded = 0
+    fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
+    last_ms = 0.0  # the last decoded frame's timestamp
     try:
         while True:
             ok, frame = capture.read()
@@ -235,14 +237,28 @@ def _iter_video(path: Path, info: SourceInfo) -> Iterator[np.ndarray]:
             if decoded == 0:
                 check_pixels(frame.shape[1], frame.shape[0], "each frame of this video is")
             decoded += 1
+            last_ms = capture.get(cv2.CAP_PROP_POS_MSEC) or last_ms
             yield frame
     finally:
         capture.release()
     if decoded == 0:
         raise InputError("no frame could be decoded (corrupt or truncated video)")
-    # Container frame counts are estimates; only a large shortfall means damage.
-    if info.frame_count > 10 and decoded < 0.8 * info.frame_count:
+    if _looks_truncated(decoded, info.frame_count, fps, last_ms):
         raise InputError(f"looks truncated: decoded {decoded} of the {info.frame_count} frames its header announces")
+
+
+def _looks_truncated(decoded: int, announced: int, fps: float, last_ms: float) -> bool:
+    """Whether a video broke off: far fewer frames than its header announces, and
+    its last frame far short of the announced duration. OpenCV's frame count is
+    the container's duration times a frame rate, which a variable-rate export
+    (WebM from an APNG or GIF: 6 frames a second, 'tbr' 18) overstates 3x, while
+    its frames' timestamps still reach the end; a cut file's stop early."""
+    if announced <= 10 or decoded >= 0.8 * announced:
+        return False
+    if fps <= 0 or last_ms <= 0:
+        return True  # no timestamps to tell by: the count alone
+    duration_ms = 1000.0 * announced / fps
+    return last_ms < 0.8 * duration_ms
 
 
 def _iter_image(path: Path, has_alpha: bool, still: bool = False) -> Iterator[np.ndarray]:

@@ -8,6 +8,7 @@ from conftest import DISTINCT, WALK_ON_TWOS, make_bust, make_source
 
 from ocpipe import samples
 from ocpipe.decode import iter_frames, probe
+from ocpipe.errors import InputError
 from ocpipe.ingest import ingest
 from ocpipe.audit import audit_workspace
 from ocpipe.config import HASH_VERSION
@@ -63,6 +64,29 @@ def test_gif_partial_frames_are_composed(tmp_path):
     assert frames[1].shape == (40, 60, 3)
     # BGR: the unchanged area is still red, the changed square green.
     assert tuple(frames[1][30, 40]) == (0, 0, 200) and tuple(frames[1][15, 15]) == (0, 255, 0)
+
+
+def test_webm_converted_from_an_apng_is_read_to_the_end(tmp_path, workspace):
+    """A WebM that FFmpeg made from an APNG (frames 83 ms apart) announces twice its
+    frames (duration x the guessed rate): it was refused as 'looks truncated'. Its
+    frames' timestamps reach the announced duration, so it is whole."""
+    import subprocess
+
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    apng = make_source(tmp_path / "in", ".apng")
+    webm = tmp_path / "export.webm"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(apng), "-c:v", "libvpx-vp9",
+                    "-pix_fmt", "yuva420p", "-b:v", "1M", str(webm)], check=True)
+    decoded = len(list(iter_frames(webm)))
+    assert decoded == len(WALK_ON_TWOS.poses) and probe(webm).frame_count >= 1.5 * decoded  # the header overstates
+    result = ingest([webm], workspace, phase="fullbody", character="Pilot")
+    assert result.ok and result.added[0]["frames_decoded"] == str(decoded)
+    assert len(read_table(workspace.manifest)) == DISTINCT
+    # A WebM cut in half still says so.
+    cut = tmp_path / "cut.webm"
+    cut.write_bytes(webm.read_bytes()[: webm.stat().st_size // 2])
+    with pytest.raises(InputError, match="looks truncated"):
+        list(iter_frames(cut))
 
 
 @pytest.mark.parametrize("fmt", [".gif", ".png", ".webp", "still.png"])
