@@ -134,6 +134,44 @@ def _video_size(capture) -> tuple[int, int]:
     return int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
 
 
+# Video codecs (OpenCV's FOURCC) that can carry alpha, and the FFmpeg decoder that
+# keeps it (None: FFmpeg's own). FFmpeg's native VP8/VP9 decoders drop the alpha
+# a WebM stores beside the colour; libvpx's read it. ProRes 4444, QuickTime
+# Animation and PNG-in-MOV decode with alpha natively. OpenCV drops alpha always.
+_ALPHA_CODECS = {
+    "VP80": "libvpx", "VP90": "libvpx-vp9",
+    "ap4h": None, "ap4x": None, "apch": None, "apcn": None, "apcs": None, "apco": None,
+    "rle ": None, "png ": None, "MPNG": None,
+}
+
+
+def _fourcc(capture) -> str:
+    import cv2
+
+    return int(capture.get(cv2.CAP_PROP_FOURCC) or 0).to_bytes(4, "little").decode("latin-1")
+
+
+def _alpha_decoder(path: Path) -> list[str] | None:
+    """FFmpeg input options that decode this video's alpha, or None when OpenCV's
+    colour-only decoding loses nothing (or FFmpeg isn't installed)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        codec = _fourcc(capture) if capture.isOpened() else ""
+    finally:
+        capture.release()
+    if codec not in _ALPHA_CODECS:
+        return None
+    try:
+        import imageio_ffmpeg  # noqa: F401  (ships the FFmpeg binary)
+    except ImportError:
+        log.warning("%s: its codec can store transparency, but imageio-ffmpeg isn't installed: read without it", path.name)
+        return None
+    decoder = _ALPHA_CODECS[codec]
+    return ["-c:v", decoder] if decoder else []
+
+
 def _probe_video(path: Path) -> SourceInfo:
     import cv2
 
@@ -147,7 +185,19 @@ def _probe_video(path: Path) -> SourceInfo:
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     finally:
         capture.release()
-    return SourceInfo("video", False, max(count, 0))
+    # A codec that can store transparency: does the first frame use it?
+    options = _alpha_decoder(path)
+    has_alpha = False
+    if options is not None:
+        frames = _iter_ffmpeg(path, options)
+        try:
+            first = next(frames, None)
+        except InputError:
+            first = None  # OpenCV's decoding will say what is wrong
+        finally:
+            frames.close()
+        has_alpha = first is not None and bool(first[:, :, 3].min() < 255)
+    return SourceInfo("video", has_alpha, max(count, 0))
 
 
 def iter_frames(path: Path, info: SourceInfo | None = None, read_ahead: int = 0) -> Iterator[np.ndarray]:
@@ -219,9 +269,38 @@ def _read_ahead(frames: Iterator[np.ndarray], depth: int) -> Iterator[np.ndarray
         thread.join()
 
 
+def _iter_ffmpeg(path: Path, options: list[str]) -> Iterator[np.ndarray]:
+    """BGRA frames of a video decoded by FFmpeg (imageio-ffmpeg's binary, its
+    decoder chosen by `options`), for videos whose alpha OpenCV would drop."""
+    import imageio_ffmpeg
+
+    # Every decoded frame once, as stored: a raw pipe otherwise repeats frames to a constant rate.
+    frames = imageio_ffmpeg.read_frames(str(path), pix_fmt="bgra", bits_per_pixel=32, input_params=options,
+                                        output_params=["-fps_mode", "passthrough"])
+    try:
+        try:
+            width, height = next(frames)["size"]
+        except (OSError, RuntimeError, StopIteration, KeyError, ValueError) as exc:
+            raise InputError("FFmpeg can't read the video (corrupt or truncated?)") from exc
+        check_pixels(width, height, "each frame of this video is")
+        while True:
+            try:
+                data = next(frames)
+            except StopIteration:
+                return
+            except RuntimeError as exc:  # a frame broke off partway
+                raise InputError("looks truncated: FFmpeg stopped in the middle of a frame") from exc
+            yield np.frombuffer(bytearray(data), np.uint8).reshape(height, width, 4)
+    finally:
+        frames.close()
+
+
 def _iter_video(path: Path, info: SourceInfo) -> Iterator[np.ndarray]:
     import cv2
 
+    if info.has_alpha and (options := _alpha_decoder(path)) is not None:
+        yield from _iter_video_alpha(path, info, options)
+        return
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise InputError("the video can't be opened (corrupt or truncated?)")
@@ -245,6 +324,33 @@ def _iter_video(path: Path, info: SourceInfo) -> Iterator[np.ndarray]:
         raise InputError("no frame could be decoded (corrupt or truncated video)")
     if _looks_truncated(decoded, info.frame_count, fps, last_ms):
         raise InputError(f"looks truncated: decoded {decoded} of the {info.frame_count} frames its header announces")
+
+
+def _iter_video_alpha(path: Path, info: SourceInfo, options: list[str]) -> Iterator[np.ndarray]:
+    """_iter_video for a video whose frames use alpha: FFmpeg decodes it (_iter_ffmpeg)."""
+    decoded = 0
+    for frame in _iter_ffmpeg(path, options):
+        decoded += 1
+        yield frame
+    if decoded == 0:
+        raise InputError("no frame could be decoded (corrupt or truncated video)")
+    if info.frame_count > 10 and decoded < 0.8 * info.frame_count and _looks_truncated(decoded, info.frame_count, *_timing(path)):
+        raise InputError(f"looks truncated: decoded {decoded} of the {info.frame_count} frames its header announces")
+
+
+def _timing(path: Path) -> tuple[float, float]:
+    """(frame rate, last frame's timestamp in ms) as OpenCV reads the video: only
+    asked when far fewer frames came than announced (a second pass, grabbing only)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        fps, last_ms = capture.get(cv2.CAP_PROP_FPS) or 0.0, 0.0
+        while capture.grab():
+            last_ms = capture.get(cv2.CAP_PROP_POS_MSEC) or last_ms
+    finally:
+        capture.release()
+    return fps, last_ms
 
 
 def _looks_truncated(decoded: int, announced: int, fps: float, last_ms: float) -> bool:

@@ -70,13 +70,8 @@ def test_webm_converted_from_an_apng_is_read_to_the_end(tmp_path, workspace):
     """A WebM that FFmpeg made from an APNG (frames 83 ms apart) announces twice its
     frames (duration x the guessed rate): it was refused as 'looks truncated'. Its
     frames' timestamps reach the announced duration, so it is whole."""
-    import subprocess
-
-    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
-    apng = make_source(tmp_path / "in", ".apng")
     webm = tmp_path / "export.webm"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(apng), "-c:v", "libvpx-vp9",
-                    "-pix_fmt", "yuva420p", "-b:v", "1M", str(webm)], check=True)
+    _ffmpeg(make_source(tmp_path / "in", ".apng"), webm, "-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", "-b:v", "1M")
     decoded = len(list(iter_frames(webm)))
     assert decoded == len(WALK_ON_TWOS.poses) and probe(webm).frame_count >= 1.5 * decoded  # the header overstates
     result = ingest([webm], workspace, phase="fullbody", character="Pilot")
@@ -87,6 +82,51 @@ def test_webm_converted_from_an_apng_is_read_to_the_end(tmp_path, workspace):
     cut.write_bytes(webm.read_bytes()[: webm.stat().st_size // 2])
     with pytest.raises(InputError, match="looks truncated"):
         list(iter_frames(cut))
+
+
+def _ffmpeg(source, target, *options) -> None:
+    import subprocess
+
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(source), *options, str(target)], check=True)
+
+
+@pytest.mark.parametrize("name, options", [
+    ("vp9.webm", ("-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", "-b:v", "1M")),
+    ("vp8.webm", ("-c:v", "libvpx", "-pix_fmt", "yuva420p", "-b:v", "1M", "-auto-alt-ref", "0")),
+    ("prores4444.mov", ("-c:v", "prores_ks", "-profile:v", "4444", "-pix_fmt", "yuva444p10le")),
+    ("animation.mov", ("-c:v", "qtrle", "-pix_fmt", "argb")),
+    ("png.mov", ("-c:v", "png", "-pix_fmt", "rgba")),
+])
+def test_transparent_videos_keep_their_alpha(tmp_path, workspace, name, options):
+    """WebM (VP8/VP9 with alpha) and MOV (ProRes 4444, QuickTime Animation, PNG)
+    exports keep their transparency: OpenCV drops it and showed the drawings over
+    black, so FFmpeg decodes these (libvpx for VP8/VP9)."""
+    import cv2
+
+    video = tmp_path / name
+    _ffmpeg(make_source(tmp_path / "in", ".apng"), video, *options)
+    info = probe(video)
+    assert info.has_alpha
+    frames = list(iter_frames(video, info))
+    assert len(frames) == len(WALK_ON_TWOS.poses) and frames[0].shape[2] == 4
+    assert frames[0][0, 0, 3] == 0 and frames[0][:, :, 3].max() == 255
+    result = ingest([video], workspace, phase="fullbody", character="Pilot")
+    rows = read_table(workspace.manifest)
+    assert result.ok and len(rows) == DISTINCT
+    assert {row["background"] for row in rows} == {"transparent"} and {row["has_alpha"] for row in rows} == {"1"}
+    stored = cv2.imread(str(workspace.absolute(rows[0]["path"])), cv2.IMREAD_UNCHANGED)
+    assert stored.shape[2] == 4 and stored[:, :, 3].min() == 0
+
+
+def test_opaque_vp9_webm_is_read_by_opencv_without_alpha(tmp_path):
+    video = tmp_path / "opaque.webm"
+    _ffmpeg(make_source(tmp_path / "in", ".mp4"), video, "-c:v", "libvpx-vp9", "-pix_fmt", "yuv420p", "-b:v", "1M")
+    info = probe(video)
+    assert not info.has_alpha
+    frames = list(iter_frames(video, info))
+    assert len(frames) == len(WALK_ON_TWOS.poses) and frames[0].shape[2] == 3
 
 
 @pytest.mark.parametrize("fmt", [".gif", ".png", ".webp", "still.png"])
