@@ -9,8 +9,9 @@
 * plain: the drawings video over a pale gradient, as an export over white is:
   no backdrop, each drawing cut out of its background for the hash;
 * apng, webp, gif: transparent 1920x1080 loops of the drawings (4 s, held on twos;
-  Pillow stores each held pair as one frame), written with Pillow; decode-only is
-  ocpipe's reader (Pillow) alone.
+  Pillow stores each held pair as one frame), written with Pillow; webm: the APNG
+  turned into VP9 with alpha by FFmpeg. Decode-only is ocpipe's reader alone
+  (Pillow; FFmpeg with libvpx for the WebM).
 
 Videos are written with the ffmpeg binary from imageio-ffmpeg. For each it prints
 decode-only seconds (the mean of a run before and one after ingest), ocpipe
@@ -18,7 +19,7 @@ ingest seconds, their ratio (goal <= 2.0), CPU seconds of both, the peak memory
 of the ingest process (goal <= 600 MB, flat in video length) and the kept frames
 (crossing: goal 8-24, every drawing kept).
 
-    python benchmarks/bench_ingest.py [--seconds 60] [--fps 24] [--video drawings crossing plain apng webp gif]
+    python benchmarks/bench_ingest.py [--seconds 60] [--fps 24] [--video drawings crossing plain apng webp gif webm]
 """
 
 from __future__ import annotations
@@ -122,13 +123,24 @@ def write_transparent_loop(path: Path, seconds: int, fps: int) -> None:
         canvas = np.zeros((HEIGHT, WIDTH, 4), np.uint8)
         backgrounds.paste(canvas, samples._tilt(sprites[drawing % 8], (drawing % 37) - 18), 200 + (drawing * 7) % 1300, 500)
         frames.append(Image.fromarray(canvas, "RGBA"))
+    if path.suffix == ".webm":  # VP9 with alpha, made by FFmpeg from the APNG
+        import subprocess
+
+        import imageio_ffmpeg
+
+        apng = path.with_suffix(".apng.png")
+        frames[0].save(apng, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(apng), "-c:v", "libvpx-vp9",
+                        "-pix_fmt", "yuva420p", "-b:v", "4M", "-deadline", "realtime", str(path)], check=True)
+        apng.unlink()
+        return
     options = {"lossless": True, "method": 0} if path.suffix == ".webp" else {"disposal": 2} if path.suffix == ".gif" else {}
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0, **options)
 
 
 VIDEOS = {"drawings": write_drawings_video, "crossing": write_crossing_video, "plain": write_plain_video}
 # Transparent animations: name -> file suffix.
-LOOPS = {"apng": ".png", "webp": ".webp", "gif": ".gif"}
+LOOPS = {"apng": ".png", "webp": ".webp", "gif": ".gif", "webm": ".webm"}
 
 
 def _cpu_seconds() -> float:
@@ -190,10 +202,11 @@ def run(name: str, folder: Path, seconds: int, fps: int) -> None:
     if isinstance(record, str):
         print(f"{name}: ingest failed: {record}")
         return
-    kind = f"transparent {name.upper()} (Pillow)" if name in LOOPS else "H.264"
+    kind = ("transparent VP9 WebM (FFmpeg)" if name == "webm" else f"transparent {name.upper()} (Pillow)") if name in LOOPS else "H.264"
     print(f"{name}: {frames} frames of {WIDTH}x{HEIGHT} {kind}, held on twos" if name in LOOPS
           else f"{name}: {seconds} s, {frames} frames of {WIDTH}x{HEIGHT} {kind}, held on twos")
-    print(f"  decode only ({'Pillow' if name in LOOPS else 'OpenCV'}): {decode_seconds:.2f} s  (CPU {decode_cpu:.2f} s; mean of {before[0]:.2f} before "
+    reader = "FFmpeg" if name == "webm" else "Pillow" if name in LOOPS else "OpenCV"
+    print(f"  decode only ({reader}): {decode_seconds:.2f} s  (CPU {decode_cpu:.2f} s; mean of {before[0]:.2f} before "
           f"and {after[0]:.2f} after ingest)")
     print(f"  ocpipe ingest:        {ingest_seconds:.2f} s  (CPU {ingest_cpu:.2f} s; kept {record['frames_kept']}, "
           f"dropped {record['frames_dropped']}, distinct frames over the cap {record.get('frames_capped') or 0}, "
@@ -211,7 +224,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--fps", type=int, default=24)
     parser.add_argument("--video", nargs="+", choices=sorted(VIDEOS) + sorted(LOOPS),
-                        default=["drawings", "crossing", "plain", "apng", "webp", "gif"])
+                        default=["drawings", "crossing", "plain", "apng", "webp", "gif", "webm"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         for name in args.video:
