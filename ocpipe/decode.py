@@ -48,6 +48,8 @@ class SourceInfo:
     kind: str  # 'video', 'image' (Pillow: GIF/APNG/WebP/PNG/JPEG) or 'sequence'
     has_alpha: bool
     frame_count: int
+    # A video whose frames use alpha: the FFmpeg input options that decode it (_iter_ffmpeg).
+    ffmpeg: tuple[str, ...] | None = None
 
 
 def natural_key(name: str) -> list:
@@ -151,16 +153,10 @@ def _fourcc(capture) -> str:
     return int(capture.get(cv2.CAP_PROP_FOURCC) or 0).to_bytes(4, "little").decode("latin-1")
 
 
-def _alpha_decoder(path: Path) -> list[str] | None:
-    """FFmpeg input options that decode this video's alpha, or None when OpenCV's
-    colour-only decoding loses nothing (or FFmpeg isn't installed)."""
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    try:
-        codec = _fourcc(capture) if capture.isOpened() else ""
-    finally:
-        capture.release()
+def _alpha_decoder(path: Path, codec: str) -> tuple[str, ...] | None:
+    """FFmpeg input options that decode the alpha of a video in `codec` (OpenCV's
+    FOURCC), or None when OpenCV's colour-only decoding loses nothing (or FFmpeg
+    isn't installed)."""
     if codec not in _ALPHA_CODECS:
         return None
     try:
@@ -169,7 +165,7 @@ def _alpha_decoder(path: Path) -> list[str] | None:
         log.warning("%s: its codec can store transparency, but imageio-ffmpeg isn't installed: read without it", path.name)
         return None
     decoder = _ALPHA_CODECS[codec]
-    return ["-c:v", decoder] if decoder else []
+    return ("-c:v", decoder) if decoder else ()
 
 
 def _probe_video(path: Path) -> SourceInfo:
@@ -183,11 +179,11 @@ def _probe_video(path: Path) -> SourceInfo:
         if width and height:
             check_pixels(width, height, "each frame of this video is")
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        codec = _fourcc(capture)
     finally:
         capture.release()
     # A codec that can store transparency: does the first frame use it?
-    options = _alpha_decoder(path)
-    has_alpha = False
+    options = _alpha_decoder(path, codec)
     if options is not None:
         frames = _iter_ffmpeg(path, options)
         try:
@@ -196,8 +192,9 @@ def _probe_video(path: Path) -> SourceInfo:
             first = None  # OpenCV's decoding will say what is wrong
         finally:
             frames.close()
-        has_alpha = first is not None and bool(first[:, :, 3].min() < 255)
-    return SourceInfo("video", has_alpha, max(count, 0))
+        if first is not None and first[:, :, 3].min() < 255:
+            return SourceInfo("video", True, max(count, 0), options)
+    return SourceInfo("video", False, max(count, 0))
 
 
 def iter_frames(path: Path, info: SourceInfo | None = None, read_ahead: int = 0) -> Iterator[np.ndarray]:
@@ -269,13 +266,13 @@ def _read_ahead(frames: Iterator[np.ndarray], depth: int) -> Iterator[np.ndarray
         thread.join()
 
 
-def _iter_ffmpeg(path: Path, options: list[str]) -> Iterator[np.ndarray]:
+def _iter_ffmpeg(path: Path, options: tuple[str, ...]) -> Iterator[np.ndarray]:
     """BGRA frames of a video decoded by FFmpeg (imageio-ffmpeg's binary, its
     decoder chosen by `options`), for videos whose alpha OpenCV would drop."""
     import imageio_ffmpeg
 
     # Every decoded frame once, as stored: a raw pipe otherwise repeats frames to a constant rate.
-    frames = imageio_ffmpeg.read_frames(str(path), pix_fmt="bgra", bits_per_pixel=32, input_params=options,
+    frames = imageio_ffmpeg.read_frames(str(path), pix_fmt="bgra", bits_per_pixel=32, input_params=list(options),
                                         output_params=["-fps_mode", "passthrough"])
     try:
         try:
@@ -298,8 +295,8 @@ def _iter_ffmpeg(path: Path, options: list[str]) -> Iterator[np.ndarray]:
 def _iter_video(path: Path, info: SourceInfo) -> Iterator[np.ndarray]:
     import cv2
 
-    if info.has_alpha and (options := _alpha_decoder(path)) is not None:
-        yield from _iter_video_alpha(path, info, options)
+    if info.ffmpeg is not None:
+        yield from _iter_video_alpha(path, info)
         return
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
@@ -320,22 +317,16 @@ def _iter_video(path: Path, info: SourceInfo) -> Iterator[np.ndarray]:
             yield frame
     finally:
         capture.release()
-    if decoded == 0:
-        raise InputError("no frame could be decoded (corrupt or truncated video)")
-    if _looks_truncated(decoded, info.frame_count, fps, last_ms):
-        raise InputError(f"looks truncated: decoded {decoded} of the {info.frame_count} frames its header announces")
+    _check_whole(decoded, info.frame_count, lambda: (fps, last_ms))
 
 
-def _iter_video_alpha(path: Path, info: SourceInfo, options: list[str]) -> Iterator[np.ndarray]:
+def _iter_video_alpha(path: Path, info: SourceInfo) -> Iterator[np.ndarray]:
     """_iter_video for a video whose frames use alpha: FFmpeg decodes it (_iter_ffmpeg)."""
     decoded = 0
-    for frame in _iter_ffmpeg(path, options):
+    for frame in _iter_ffmpeg(path, info.ffmpeg):
         decoded += 1
         yield frame
-    if decoded == 0:
-        raise InputError("no frame could be decoded (corrupt or truncated video)")
-    if info.frame_count > 10 and decoded < 0.8 * info.frame_count and _looks_truncated(decoded, info.frame_count, *_timing(path)):
-        raise InputError(f"looks truncated: decoded {decoded} of the {info.frame_count} frames its header announces")
+    _check_whole(decoded, info.frame_count, lambda: _timing(path))
 
 
 def _timing(path: Path) -> tuple[float, float]:
@@ -353,18 +344,22 @@ def _timing(path: Path) -> tuple[float, float]:
     return fps, last_ms
 
 
-def _looks_truncated(decoded: int, announced: int, fps: float, last_ms: float) -> bool:
-    """Whether a video broke off: far fewer frames than its header announces, and
-    its last frame far short of the announced duration. OpenCV's frame count is
-    the container's duration times a frame rate, which a variable-rate export
-    (WebM from an APNG or GIF: 6 frames a second, 'tbr' 18) overstates 3x, while
-    its frames' timestamps still reach the end; a cut file's stop early."""
+def _check_whole(decoded: int, announced: int, timing) -> None:
+    """Raise InputError when a video decoded no frame, or broke off: far fewer
+    frames than its header announces, and its last frame far short of the
+    announced duration. OpenCV's frame count is the container's duration times a
+    frame rate, which a variable-rate export (WebM from an APNG or GIF: 6 frames a
+    second, 'tbr' 18) overstates 3x, while its frames' timestamps still reach the
+    end; a cut file's stop early. `timing()` gives (frame rate, last frame's
+    timestamp in ms), asked only when the count falls short."""
+    if decoded == 0:
+        raise InputError("no frame could be decoded (corrupt or truncated video)")
     if announced <= 10 or decoded >= 0.8 * announced:
-        return False
-    if fps <= 0 or last_ms <= 0:
-        return True  # no timestamps to tell by: the count alone
-    duration_ms = 1000.0 * announced / fps
-    return last_ms < 0.8 * duration_ms
+        return
+    fps, last_ms = timing()
+    # Without timestamps to tell by, the count alone.
+    if fps <= 0 or last_ms <= 0 or last_ms < 0.8 * 1000.0 * announced / fps:
+        raise InputError(f"looks truncated: decoded {decoded} of the {announced} frames its header announces")
 
 
 def _iter_image(path: Path, has_alpha: bool, still: bool = False) -> Iterator[np.ndarray]:
