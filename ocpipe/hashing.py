@@ -304,15 +304,17 @@ def plain_background_matte(image: np.ndarray) -> np.ndarray | None:
     return (alpha * 255.0).astype(np.uint8)
 
 
-def _edge_touching_plane(thumb: np.ndarray) -> np.ndarray | None:
-    """The plane of a plain background that the drawing partly hides at the
-    frame's edges (a bust cut at the chest), or None (see _EDGE_RING_SHARE)."""
+def _edge_touching_plane(thumb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(coefficients, background_difference) of the plane of a plain background
+    that the drawing partly hides at the frame's edges (a bust cut at the chest),
+    or None (see _EDGE_RING_SHARE)."""
     import cv2
 
     coefficients, share, residual = fit_ring_plane(thumb)
     if share < _EDGE_RING_SHARE or residual > _EDGE_RESIDUAL or np.abs(coefficients[1:]).max() > _EDGE_SLOPE:
         return None
-    background = _background_part(background_difference(thumb, coefficients))
+    difference = background_difference(thumb, coefficients)
+    background = _background_part(difference)
     inside = cv2.erode(background.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     if not inside.any():
         return None
@@ -323,7 +325,7 @@ def _edge_touching_plane(thumb: np.ndarray) -> np.ndarray | None:
     areas = stats[1:, cv2.CC_STAT_AREA]
     if areas.size == 0 or areas.max() < _EDGE_ONE_DRAWING * areas.sum():
         return None
-    return coefficients
+    return coefficients, difference
 
 
 def background_model(thumb: np.ndarray, edges: bool = True) -> tuple[str, np.ndarray, np.ndarray]:
@@ -340,7 +342,7 @@ def background_model(thumb: np.ndarray, edges: bool = True) -> tuple[str, np.nda
     if kind == "detailed" and edges:
         edge = _edge_touching_plane(thumb)
         if edge is not None:
-            return "plain", edge, background_difference(thumb, edge)
+            return "plain", *edge
     return kind, coefficients, difference
 
 
