@@ -86,6 +86,14 @@ def read_rgba(path: Path, max_side: int | None = None) -> np.ndarray:
     return read(path, max_side)
 
 
+def read_bgra(path: Path) -> np.ndarray:
+    """read_rgba at full size in OpenCV's channel order (contiguous BGRA), as
+    ingest decodes frames: for re-hashing and re-looking at stored frames."""
+    import cv2
+
+    return cv2.cvtColor(read_rgba(path), cv2.COLOR_RGBA2BGRA)
+
+
 def matte(rgba: np.ndarray) -> np.ndarray:
     """RGBA with a plain, opaque background made transparent (see
     hashing.plain_background_matte), so opaque exports get the same treatment

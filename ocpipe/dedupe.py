@@ -122,12 +122,12 @@ class Looks:
         if key not in self._background:
             return None
         if key not in self._looks:
-            from .data import read_rgba
+            from .data import read_bgra
             from .errors import OcpipeError
             from .hashing import export_kind, hash_frame
 
             try:
-                frame = np.ascontiguousarray(read_rgba(self.root / key)[:, :, [2, 1, 0, 3]])
+                frame = read_bgra(self.root / key)
                 background = self._background[key]
                 self._looks[key] = look(frame) if background == "detailed" else hash_frame(frame, background=background).look
                 self._exports[key] = export_kind(frame, background)

@@ -131,7 +131,7 @@ def rehash_old_rows(manifest: list[Row], root: Path, progress: Progress | None =
     changes only if it is plain now); frames cut from a static backdrop only get
     the version. Returns how many rows it brought up to date (0: nothing to save);
     an unreadable PNG keeps its hash as it was."""
-    from .data import read_rgba
+    from .data import read_bgra
 
     old = [row for row in manifest if row.get("hash_version") != str(HASH_VERSION)]
     stale = {id(row) for row in old if row.get("backdrop") != "static"}
@@ -143,7 +143,7 @@ def rehash_old_rows(manifest: list[Row], root: Path, progress: Progress | None =
                 if progress is not None:
                     progress.advance()
                 try:
-                    frame = np.ascontiguousarray(read_rgba(root / row["path"])[:, :, [2, 1, 0, 3]])
+                    frame = read_bgra(root / row["path"])
                 except OcpipeError:
                     continue
                 forced = row["background"] if row["background"] == "plain" else None
