@@ -52,6 +52,19 @@ def make_bust(pose: str, character: str = "Zombie", colour: tuple[int, int, int]
     return cv2.imdecode(buffer, cv2.IMREAD_COLOR)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _contained_tempdir(tmp_path_factory):
+    """Point Python's temp folder into pytest's own temp tree, which pytest prunes.
+    gradio_client downloads each result file into a new tempfile.gettempdir()/<40 hex>/
+    folder and leaves it behind: ~25 folders per run of the live-server tests otherwise."""
+    import tempfile
+
+    folder = tmp_path_factory.mktemp("tmp")
+    before, tempfile.tempdir = tempfile.tempdir, str(folder)
+    yield
+    tempfile.tempdir = before
+
+
 @pytest.fixture
 def workspace(tmp_path):
     from ocpipe.workspace import Workspace
