@@ -305,9 +305,19 @@ def main() -> None:
             best = best_at_rejection(learned_scores, negative_scores, right), best_at_rejection(top, np.where(blank, -1.0, negative_top), right)
             by_kind = {kind: f"{share:.0%}" for kind, share in rejection_by_kind([kind for kind, _ in negatives], ~rejected).items()}
             confused = Counter((name, answer["top"]) for answer, (_, name) in zip(answers, heldout) if answer["top"] != name).most_common(3)
-            results.append((right.mean(), baseline, np.mean(right & recognised), rejected.mean(), plain_rejected, seconds, *best))
-            accepted = [f"{name} as {answer['top']}" for name, answer in ((name, predictor.predict_rgba(rgba)) for name, rgba in photos)
-                        if answer["recognised"]]
+            photo_answers = [(name, predictor.predict_rgba(rgba)) for name, rgba in photos]
+            accepted = [f"{name} as {answer['top']}" for name, answer in photo_answers if answer["recognised"]]
+            # The same rule without the familiarity floor (the head's threshold alone), in the same run.
+            head_threshold = predictor.open_set["threshold"] if predictor.open_set else 0.0
+
+            def by_head(answer) -> bool:
+                return not answer.get("blank") and answer.get("open_set_score", 1.0) >= head_threshold
+
+            head_kept = np.array([by_head(answer) for answer in answers])
+            without_floor = (np.mean(right & head_kept), np.mean([not by_head(answer) for answer in negative_answers]),
+                             np.mean([not by_head(answer) for _, answer in photo_answers]) if photos else float("nan"))
+            results.append((right.mean(), baseline, np.mean(right & recognised), rejected.mean(), plain_rejected, seconds, *best,
+                            *without_floor, 1 - len(accepted) / len(photos) if photos else float("nan")))
             photo_note = (f"; photos/scans rejected {1 - len(accepted) / len(photos):.0%} of {len(photos)}"
                           + (f" (taken: {', '.join(accepted)})" if accepted else "")) if photos else ""
             metrics = result.metrics
@@ -316,13 +326,15 @@ def main() -> None:
                   f"open set: unseen recognised and right {np.mean(right & recognised):.1%}, non-characters rejected "
                   f"{rejected.mean():.1%} {by_kind} vs top-score rule {plain_rejected:.1%}; best recognised-and-right with >= "
                   f"{GOAL_REJECTED:.0%} rejected (any threshold): {best[0]:.1%} (top score: {best[1]:.1%}); {seconds:.0f} s; "
-                  f"most confused {confused}{photo_note}")
+                  f"most confused {confused}{photo_note}; without the familiarity floor: recognised and right "
+                  f"{without_floor[0]:.1%}, non-characters rejected {without_floor[1]:.1%}, photos/scans rejected {without_floor[2]:.0%}")
         mean = np.mean(results, axis=0)
         print(f"MEAN over seeds {args.seeds}: unseen accuracy {mean[0]:.1%} (min {min(r[0] for r in results):.1%}) vs colour "
               f"baseline {mean[1]:.1%} (+{(mean[0] - mean[1]) * 100:.1f} points); recognised-and-right {mean[2]:.1%}, "
               f"non-characters rejected {mean[3]:.1%} (top-score rule at the same recall: {mean[4]:.1%}); best recognised-and-right "
               f"with >= {GOAL_REJECTED:.0%} rejected {mean[6]:.1%} (top score {mean[7]:.1%}); "
-              f"training {mean[5]:.0f} s")
+              f"training {mean[5]:.0f} s; photos/scans rejected {mean[11]:.0%}; without the familiarity floor: recognised and right {mean[8]:.1%}, "
+              f"non-characters rejected {mean[9]:.1%}, photos/scans rejected {mean[10]:.0%}")
 
 
 if __name__ == "__main__":

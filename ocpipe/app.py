@@ -309,7 +309,7 @@ def build_demo(workspace: Path | str = "."):
             picture = overlay(result["base"], combined)
         else:
             picture = result["overlays"][shown]
-        summary = {key: result[key] for key in ("phase", "top", "scores", "labels", "overlays", "recognised", "blank")
+        summary = {key: result[key] for key in ("phase", "top", "scores", "labels", "overlays", "recognised", "blank", "unfamiliar")
                    if key in result}
         return _label_value(result), picture, summary
 
@@ -334,6 +334,8 @@ def build_demo(workspace: Path | str = "."):
             words += f"Most likely: **{result['top']}** ({result['scores'][result['top']]:.0%})."
         else:
             words += f"**{plain_words(result).capitalize()}**: the heat map shows what the closest one's evidence would be."
+            if result.get("unfamiliar"):
+                words += " It is less like any of the training drawings than they are like each other (under the familiarity floor)."
         return gallery, words
 
     # Uploads and results live in Gradio's cache folder: files older than an hour go, checked hourly.

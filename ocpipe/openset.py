@@ -13,7 +13,13 @@ separates real frames from other images poorly (README, "None of my characters")
    the head never trained on (the val split, or out-of-fold frames under
    cross-validation) on one side, her characters each left out of training in
    turn on the other. A blank image (nothing drawn) is never recognised.
-3. The report measures both sides: her held-out frames recognised and right, and
+3. The familiarity floor: an image must also be at least as like one of her
+   training frames (cosine similarity of the pooled features, each frame as
+   prediction sees it) as the least familiar of her own drawings held out from
+   them was. The head separates what resembles its negatives; a photo, another
+   artist's style or anything unlike all of her frames can still land deep on a
+   character's side of a linear boundary, and the floor catches those.
+4. The report measures both sides: her held-out frames recognised and right, and
    a fixed set of non-character images rejected (evaluation_negatives), beside
    plain top-score thresholding at the same real-frame recall.
 
@@ -68,6 +74,46 @@ def choose_threshold(own: np.ndarray, strangers: np.ndarray, keep: float = CALIB
         return strict
     enough = float(np.quantile(strangers, reject, method="higher"))
     return min(enough, calibrate(own, keep_at_least)) if enough > strict else enough
+
+
+# How the familiarity floor reads in the open-set rule (metrics.json, labels.json, the report).
+FAMILIAR_CLAUSE = ", and the image is at least as like one of her training frames as the familiarity floor"
+
+
+def unit_rows(features: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (float32), for cosine similarities."""
+    features = np.asarray(features, np.float32)
+    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+
+
+def familiarity(features: np.ndarray, references: np.ndarray) -> np.ndarray:
+    """Per row of `features` (N, d): its cosine similarity to the most similar of
+    `references` (unit rows, (M, d)): how like one of her training frames an image is."""
+    if len(features) == 0 or len(references) == 0:
+        return np.ones(len(features), np.float32)
+    return (unit_rows(features) @ np.asarray(references, np.float32).T).max(axis=1)
+
+
+def held_out_familiarity(features: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """familiarity of each of her frames (N, d) to the frames of the *other*
+    groups (sources or folds, (N,)): how familiar her own drawings look to a model
+    that never saw them. NaN for a frame with no other group."""
+    references = unit_rows(features)
+    similarity = references @ references.T
+    groups = np.asarray(groups)
+    similarity[groups[:, None] == groups[None, :]] = -np.inf
+    best = similarity.max(axis=1) if len(similarity) else np.zeros(0, np.float32)
+    return np.where(np.isfinite(best), best, np.nan).astype(np.float32)
+
+
+def familiarity_floor(held_out: np.ndarray) -> float | None:
+    """The familiarity floor: the lowest familiarity of any of her held-out frames
+    (held_out_familiarity, and val frames against the training frames). An image
+    less like her training frames than her least familiar drawing was is none of
+    them, whatever the head says. None when nothing could be held out."""
+    held_out = np.asarray(held_out, np.float32)
+    held_out = held_out[np.isfinite(held_out)]
+    return float(np.min(held_out)) if len(held_out) else None
 
 
 def _doodle(height: int, width: int, rng: np.random.Generator) -> np.ndarray:

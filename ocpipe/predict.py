@@ -11,6 +11,7 @@ import numpy as np
 from .config import PHASES, WORK_MAX_SIDE
 from .data import Prepared, prepare
 from .errors import ModelError
+from .openset import familiarity
 from .workspace import Workspace
 
 
@@ -58,10 +59,14 @@ class Predictor:
         if open_set is not None:
             from .head import LinearHead
 
+            familiar = _familiar(folder, open_set.get("familiarity"), len(open_set["none_kernel"]), phase)
             open_set = {"threshold": float(labels["open_set"]["threshold"]), "feature_layer": open_set.get("feature_layer", "pool"),
                         # The saved Dense layer and the 'none' column as one head, built once.
                         "head": LinearHead(*model.get_layer("scores").get_weights(),
-                                           np.asarray(open_set["none_kernel"], np.float32), float(open_set["none_bias"]))}
+                                           np.asarray(open_set["none_kernel"], np.float32), float(open_set["none_bias"])),
+                        # The familiarity floor and her training frames' unit features; None for models before it.
+                        "floor": None if familiar is None else familiar[0],
+                        "references": None if familiar is None else familiar[1]}
         return cls(phase, model, classes, tuple(labels["image_size"]), bool(labels["multi_label"]),
                    {k: float(v) for k, v in labels.get("thresholds", {}).items()},
                    bool(labels.get("whole_frame", labels["multi_label"])), open_set, float(labels.get("input_zoom", 1.0)))
@@ -89,18 +94,23 @@ class Predictor:
         """Probabilities for a batch of prepared inputs: (N, classes)."""
         return self.run(inputs)[0]
 
-    def run(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(probabilities (N, classes), open-set scores (N,) or None) for prepared inputs."""
+    def run(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(probabilities (N, classes), open-set scores (N,) or None, familiarity (N,)
+        or None) for prepared inputs."""
         inputs = np.asarray(inputs, np.float32)
         if self.open_set is None:
-            return np.asarray(self._compiled()(inputs)), None
+            return np.asarray(self._compiled()(inputs)), None, None
         probabilities, features = (np.asarray(t) for t in self._compiled()(inputs))
-        return probabilities, self.open_set["head"].open_set_scores(features)
+        references = self.open_set["references"]
+        return (probabilities, self.open_set["head"].open_set_scores(features),
+                None if references is None else familiarity(features, references))
 
-    def describe(self, probabilities: np.ndarray, open_score: float | None = None, blank: bool = False) -> dict:
+    def describe(self, probabilities: np.ndarray, open_score: float | None = None, blank: bool = False,
+                 familiar: float | None = None) -> dict:
         """The JSON shape of CONTRACT.md for one image's probabilities: top, scores,
-        `labels` (multi-label), and `recognised`: False for a blank image, or when the
-        open-set score is under its calibrated threshold (openset.py)."""
+        `labels` (multi-label), and `recognised`: False for a blank image, when the
+        open-set score is under its calibrated threshold, or when the image is less
+        like her training frames than the familiarity floor (openset.py)."""
         scores = {name: float(p) for name, p in zip(self.classes, probabilities)}
         result = {"top": self.classes[int(np.argmax(probabilities))], "scores": scores}
         if self.multi_label:
@@ -108,16 +118,23 @@ class Predictor:
             result["recognised"] = bool(result["labels"])
         else:
             recognised = not blank and (open_score is None or self.open_set is None or open_score >= self.open_set["threshold"])
-            result["recognised"] = bool(recognised)
+            unfamiliar = familiar is not None and self.open_set is not None and self.open_set["floor"] is not None \
+                and familiar < self.open_set["floor"]
+            result["recognised"] = bool(recognised and not unfamiliar)
             if open_score is not None:
                 result["open_set_score"] = float(open_score)
+            if familiar is not None:
+                result["familiarity"] = float(familiar)
+            if unfamiliar and not blank:
+                result["unfamiliar"] = True
         if blank:
             result["blank"] = True
         return result
 
     def predict_prepared(self, prepared: Prepared) -> dict:
-        probabilities, open_scores = self.run(prepared.inputs[None])
-        return self.describe(probabilities[0], None if open_scores is None else float(open_scores[0]), prepared.blank)
+        probabilities, open_scores, familiar = self.run(prepared.inputs[None])
+        return self.describe(probabilities[0], None if open_scores is None else float(open_scores[0]), prepared.blank,
+                             None if familiar is None else float(familiar[0]))
 
     def predict_rgba(self, rgba: np.ndarray) -> dict:
         return self.predict_prepared(self.prepare(rgba))
@@ -131,6 +148,26 @@ class Predictor:
         picture = read_picture(Path(path), WORK_MAX_SIDE)
         result = self.predict_rgba(picture.rgba)
         return {**result, "note": picture.note} if picture.note else result
+
+
+def _familiar(folder: Path, entry: dict | None, dims: int, phase: str) -> tuple[float, np.ndarray] | None:
+    """(floor, her training frames' unit features (M, dims) float32) from openset.json's
+    "familiarity" entry and its .npy file; None when the model has none."""
+    if not entry:
+        return None
+    try:
+        path, floor = folder / entry["file"], float(entry["floor"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{folder / 'openset.json'} has an unreadable familiarity entry ({exc}); "
+                         f"retrain with `ocpipe train --phase {phase}`") from exc
+    try:
+        references = np.load(path, allow_pickle=False).astype(np.float32)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"can't read {path} ({exc}); retrain with `ocpipe train --phase {phase}`") from exc
+    if references.ndim != 2 or references.shape[1] != dims or not len(references):
+        raise ModelError(f"{path} holds features of shape {references.shape}, not (frames, {dims}); "
+                         f"retrain with `ocpipe train --phase {phase}`")
+    return floor, references
 
 
 def pictures_in(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:

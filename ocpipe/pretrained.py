@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -263,6 +264,13 @@ def _fit_single_label(model, call, augmented, view_frame, learn, learn_rows, cla
         return fit_single_label(augmented[keep_views], view_targets[keep_views], len(classes),
                                 negatives[keep_negatives], seed=options.seed)
 
+    # The familiarity floor (openset.familiarity_floor): her frames the head learns
+    # from are the references; her drawings held out from them set the floor. Both as
+    # prediction sees a picture (data.prepare finds the drawing itself), not as the
+    # stored box crops them: the two differ by up to ~0.02 in similarity.
+    seen = prediction_features(call, root, learn_rows, size)
+    references = openset.unit_rows(seen)
+    sources = [row["source_id"] for row in learn_rows]
     metrics: dict = {}
     if folds:
         fold_of_frame, n_folds, single = fold_of_frames(learn_rows, options.seed)
@@ -299,6 +307,8 @@ def _fit_single_label(model, call, augmented, view_frame, learn, learn_rows, cla
             calibrated_on = "training frames (no animation could be held out)"
         evaluations = [(fold_of_frame != fold, learn.features[fold_of_frame == fold], learn.items.targets[fold_of_frame == fold])
                        for fold in range(n_folds)]
+        # Out-of-fold frames against the frames of the other folds: what a model that never saw them finds.
+        held_familiar = test_familiar = openset.held_out_familiarity(seen, fold_of_frame)[scored]
     else:
         head = fit_head(np.zeros(count, bool))
         frames = {split: Frames(root, _items(splits[split], classes, False), size, call) for split in ("val", "test")}
@@ -322,19 +332,22 @@ def _fit_single_label(model, call, augmented, view_frame, learn, learn_rows, cla
         else:  # optimistic stand-in, and the report says so
             calibration, calibrated_on = head.open_set_scores(learn.features), "training frames (no val split)"
         test_scores = split_scores["test"]
+        held_familiar = openset.familiarity(prediction_features(call, root, splits["val"], size), references)
+        test_familiar = openset.familiarity(prediction_features(call, root, splits["test"], size), references)
         evaluations = [(np.ones(count, bool), frames["test"].features, frames["test"].items.targets)] if len(frames["test"].items) else []
     strangers = _left_out_scores(augmented, view_frame, view_targets, learn, negatives, negative_frame, len(classes), options.seed)
-    sources = [row["source_id"] for row in learn_rows]
+    floor = openset.familiarity_floor(np.concatenate([openset.held_out_familiarity(seen, np.array(sources)), held_familiar]))
     metrics["learning_curve"] = learning_curve(augmented, view_frame, sources, learn.items.targets, evaluations,
                                                len(classes), options.seed) if evaluations else []
     set_head(model, head)
     metrics["open_set"] = open_set_report(items["test"].targets, evaluation["test"], test_scores, calibration, strangers,
-                                          calibrated_on, lambda images: head_scores(call, head, images), phase, size,
-                                          _unseen_other_scores(fit_head, count, others, options.seed))
+                                          calibrated_on, lambda images: head_scores(call, head, images, references), phase, size,
+                                          _unseen_other_scores(fit_head, count, others, options.seed), (floor, test_familiar))
     metrics["focus"] = class_focus(model, letterboxed["test"], items["test"], classes) if len(items["test"]) else {}
     metrics.update(common, val_frames=len(items["val"]), test_frames=len(items["test"]))
     return {"model": model, "history": {}, "metrics": metrics, "thresholds": {}, "evaluation": evaluation,
-            "items": items, "letterboxed": letterboxed, "head": head}
+            "items": items, "letterboxed": letterboxed, "head": head,
+            "familiar": None if floor is None else {"floor": floor, "references": references}}
 
 
 def learning_curve(augmented: np.ndarray, view_frame: np.ndarray, frame_sources: list[str], targets: np.ndarray,
@@ -372,12 +385,23 @@ def learning_curve(augmented: np.ndarray, view_frame: np.ndarray, frame_sources:
     return curve
 
 
-def head_scores(call, head, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(character probabilities, open-set scores) of ready model inputs."""
+def prediction_features(call, root, rows: list[Row], size, batch: int = 64) -> np.ndarray:
+    """Pooled features of stored frames as prediction sees them: each read and
+    prepared the way `ocpipe predict` prepares a picture (data.prepare)."""
+    from .data import prepare, read_rgba
+    from .features import image_features
+
+    parts = [image_features(call, np.stack([prepare(read_rgba(Path(root) / row["path"]), size).inputs for row in rows[start : start + batch]]))
+             for start in range(0, len(rows), batch)]
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+
+def head_scores(call, head, images: np.ndarray, references: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(character probabilities, open-set scores, familiarity to `references`) of ready model inputs."""
     from .features import image_features
 
     features = image_features(call, images)
-    return head.probabilities(features), head.open_set_scores(features)
+    return head.probabilities(features), head.open_set_scores(features), openset.familiarity(features, references)
 
 
 def _left_out_scores(augmented, view_frame, view_targets, learn, negatives, negative_frame, num_classes: int, seed: int) -> np.ndarray:
@@ -416,24 +440,30 @@ def _unseen_other_scores(fit_head, count: int, others: OtherFeatures, seed: int)
 
 def open_set_report(truth: np.ndarray, probabilities: np.ndarray, scores: np.ndarray, calibration: np.ndarray,
                     strangers: np.ndarray, calibrated_on: str, score_images, phase: str, size,
-                    other_scores: np.ndarray | None = None) -> dict:
-    """The open-set rule (threshold from `calibration`) and both sides of it:
-    held-out real frames (recognised, recognised and right) and the fixed
+                    other_scores: np.ndarray | None = None,
+                    familiar: tuple[float | None, np.ndarray] = (None, np.zeros(0))) -> dict:
+    """The open-set rule (threshold from `calibration`, and the familiarity floor
+    `familiar` = (floor or None, familiarity of the test frames)) and both sides
+    of it: held-out real frames (recognised, recognised and right) and the fixed
     non-character set (rejected, per kind), beside plain top-score thresholding
     that keeps the same share of real frames; with `other_scores` (her others
-    folder, each scored by a head that never saw its file), their share rejected."""
+    folder, each scored by a head that never saw its file), their share rejected
+    by the head's threshold."""
     from .data import prepare
 
     threshold = openset.choose_threshold(calibration, strangers)
+    floor, test_familiar = familiar
     negatives = openset.evaluation_negatives(phase)
     prepared = [prepare(rgba, size) for _, rgba in negatives]
-    negative_probabilities, negative_scores = score_images(np.stack([p.inputs for p in prepared]))
+    negative_probabilities, negative_scores, negative_familiar = score_images(np.stack([p.inputs for p in prepared]))
     blank = np.array([p.blank for p in prepared])
-    learned = ~blank & (negative_scores >= threshold)
+    by_head = ~blank & (negative_scores >= threshold)
+    learned = by_head & (negative_familiar >= floor) if floor is not None else by_head
     kinds = [kind for kind, _ in negatives]
     report = {
-        "rule": "recognised when nothing-drawn is false and the top character's probability, competing with a "
-                "learned 'none of them' class, is at least the threshold",
+        "rule": "recognised when nothing-drawn is false, the top character's probability, competing with a "
+                "learned 'none of them' class, is at least the threshold"
+                + (openset.FAMILIAR_CLAUSE if floor is not None else ""),
         "threshold": float(threshold), "target_keep": openset.CALIBRATION_KEEP, "calibrated_on": calibrated_on,
         "calibration_frames": int(len(calibration)),
         "calibration_kept": float(np.mean(calibration >= threshold)) if len(calibration) else None,
@@ -443,10 +473,21 @@ def open_set_report(truth: np.ndarray, probabilities: np.ndarray, scores: np.nda
         "negatives": {"count": len(negatives), "rejected": float(np.mean(~learned)),
                       "rejected_by_kind": openset.rejection_by_kind(kinds, learned)},
     }
+    if floor is not None:
+        report["familiarity"] = {
+            "floor": floor, "references": "her training frames (cosine similarity of the pooled features)",
+            "calibrated_on": "her own frames held out from the references: each training frame against the other "
+                             "animations' frames, and the val or out-of-fold frames against the rest",
+            "negatives_rejected": float(np.mean(blank | (negative_familiar < floor))),
+            "negatives_rejected_by_head_alone": float(np.mean(~by_head)),
+            "test_kept": float(np.mean(test_familiar >= floor)) if len(test_familiar) else None,
+        }
     if other_scores is not None:
         report["others_rejected_unseen"] = float(np.mean(other_scores < threshold))
     if len(truth):
         kept = scores >= threshold
+        if floor is not None:
+            kept &= test_familiar >= floor
         right = probabilities.argmax(axis=1) == truth
         report["test"] = {"frames": int(len(truth)), "recognised": float(kept.mean()),
                           "recognised_and_right": float(np.mean(kept & right))}

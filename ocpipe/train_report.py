@@ -231,13 +231,15 @@ def advice(metrics: dict, classes: list[str], multi_label: bool, train_counts: d
 
 def _open_set_lines(report: dict | None, others: dict | None = None) -> list[str]:
     """The report's 'None of my characters' section (`others`: metrics' summary of her others folder)."""
-    from .openset import STRANGERS_REJECTED
+    from .openset import FAMILIAR_CLAUSE, STRANGERS_REJECTED
 
     if not report:
         return []
     negatives = report["negatives"]
+    familiar = report.get("familiarity")
     lines = ["", "## None of my characters", "",
-             f"Rule: an image counts as one of the characters when {report['rule'].split('when ', 1)[-1]} "
+             f"Rule: an image counts as one of the characters when "
+             f"{report['rule'].split('when ', 1)[-1].replace(FAMILIAR_CLAUSE, '')} "
              f"**{report['threshold']:.2f}**. It was calibrated on {report['calibration_frames']} "
              f"{report['calibrated_on']} to keep {report['target_keep']:.0%} of them, then moved towards rejecting "
              f"{STRANGERS_REJECTED:.0%} "
@@ -245,6 +247,10 @@ def _open_set_lines(report: dict | None, others: dict | None = None) -> list[str
              + (f": it keeps {_fmt(report.get('calibration_kept'))} of those frames and rejects "
                 f"{_fmt(report.get('left_out_rejected'))} of the left-out characters' {report['left_out_frames']}"
                 if report.get("left_out_frames") else f": it keeps {_fmt(report.get('calibration_kept'))} of those frames")
+             + (f". It must also be at least as like one of your training frames (cosine similarity of the model's "
+                f"pooled features) as your least familiar drawing held out from them was: the familiarity floor, "
+                f"**{familiar['floor']:.2f}**. Photos, other artists' styles and anything unlike all of your frames "
+                "fall under it" if familiar else "")
              + ". Anything else is answered \"none of the trained characters\".", ""]
     test = report.get("test")
     if test:
@@ -252,7 +258,9 @@ def _open_set_lines(report: dict | None, others: dict | None = None) -> list[str
                      f"{_fmt(test['recognised_and_right'])} recognised and named right.")
     lines.append(f"- Non-character images ({negatives['count']}: " + ", ".join(
         f"{kind} {_fmt(share)}" for kind, share in negatives["rejected_by_kind"].items())
-        + f" rejected): {_fmt(negatives['rejected'])} rejected.")
+        + f" rejected): {_fmt(negatives['rejected'])} rejected"
+        + (f" ({_fmt(familiar['negatives_rejected_by_head_alone'])} by the head's threshold alone, "
+           f"{_fmt(familiar['negatives_rejected'])} by the familiarity floor alone)." if familiar else "."))
     plain = report.get("top_score_rule")
     if plain:
         lines.append(f"- For comparison, thresholding the top score alone (at {plain['threshold']:.2f}, keeping as many "

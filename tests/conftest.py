@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -12,6 +13,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from ocpipe import backgrounds, samples  # noqa: E402
+
+# A real photo that a registry package ships inside itself (matplotlib's sample data:
+# Grace Hopper's portrait, public domain): none of anyone's drawn characters.
+GRACE_HOPPER = Path(importlib.util.find_spec("matplotlib").submodule_search_locations[0]) / "mpl-data" / "sample_data" / "grace_hopper.jpg"
 
 # Walk cycle held on twos: 16 frames, 8 distinct drawings.
 WALK_ON_TWOS = samples.Clip("walk", tuple(p for i in range(8) for p in (f"walk{i}", f"walk{i}")))

@@ -17,7 +17,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import make_source
+from conftest import GRACE_HOPPER, make_source
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -203,7 +203,8 @@ def _open(browser, url, viewport=None):
 
 def _probes(trained, out) -> list[tuple[str, str]]:
     """(site-relative path, phase): every test-split frame, copied into the site, plus a
-    blank canvas, a picture over 1024 px (shrunk first) and a JPEG (decoded by the browser)."""
+    blank canvas, a picture over 1024 px (shrunk first), a JPEG (decoded by the browser) and a
+    real photo (matplotlib's sample Grace Hopper portrait), which the familiarity floor refuses."""
     probes = []
     folder = out / "probes"
     folder.mkdir(exist_ok=True)
@@ -219,7 +220,9 @@ def _probes(trained, out) -> list[tuple[str, str]]:
     opaque = next(row for row in rows if row["phase"] == "fullbody" and row["background"] == "plain")
     with Image.open(trained.absolute(opaque["path"])) as frame:
         frame.convert("RGB").save(folder / "photo.jpg", quality=92)
-    probes += [("probes/big.png", "fullbody"), ("probes/blank.png", "fullbody"), ("probes/photo.jpg", "fullbody")]
+    shutil.copyfile(GRACE_HOPPER, folder / "hopper.jpg")
+    probes += [("probes/big.png", "fullbody"), ("probes/blank.png", "fullbody"), ("probes/photo.jpg", "fullbody"),
+               ("probes/hopper.jpg", "fullbody")]
     return probes
 
 
@@ -253,6 +256,9 @@ def test_page_answers_like_predict_and_explain(trained, served, browser, tmp_pat
             assert answer["recognised"] == expected["recognised"], name
             assert answer.get("labels") == expected.get("labels"), name
             assert answer.get("blank", False) == expected.get("blank", False), name
+            assert answer.get("unfamiliar", False) == expected.get("unfamiliar", False), name
+            if "familiarity" in expected:
+                assert answer["familiarity"] == pytest.approx(expected["familiarity"], abs=1e-3), name
             difference = max(abs(answer["scores"][k] - v) for k, v in expected["scores"].items())
             worst = max(worst, difference)
             assert difference <= 0.01, (name, answer["scores"], expected["scores"])
@@ -268,6 +274,8 @@ def test_page_answers_like_predict_and_explain(trained, served, browser, tmp_pat
     print(f"page vs ocpipe predict on {len(probes)} images: largest score difference {worst:.2g}; "
           f"heat-map correlation with explain's: min {min(correlations):.5f}")
     assert any(not a["recognised"] for a in answers)  # the blank canvas at least: the "none of them" answer is exercised
+    hopper = answers[probes.index(("probes/hopper.jpg", "fullbody"))]
+    assert hopper["unfamiliar"] is True and hopper["recognised"] is False  # the familiarity floor, in the browser
     # The overlay the page draws against `ocpipe explain`'s PNG, for a character and each character of a scene.
     scene = next(i for i, p in enumerate(probes) if p[1] == "multi")
     drawings = [(probes[0], answers[0]["top"])] + [(probes[scene], name) for name in answers[scene]["labels"]]

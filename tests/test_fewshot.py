@@ -100,6 +100,25 @@ def test_score_is_the_top_character_probability_against_none():
     assert openset.score(logits, none) == pytest.approx([np.e**2 / (2 * np.e**2 + 1), 0.5], abs=1e-6)
 
 
+def test_familiarity_is_the_nearest_frame_and_the_floor_her_least_familiar_drawing():
+    """Cosine similarity to the most similar reference; held-out familiarity only
+    looks at other groups' frames; the floor is the lowest of those (NaN skipped)."""
+    frames = np.array([[1.0, 0.0, 0.0], [2.0, 0.1, 0.0], [0.0, 1.0, 0.0], [0.0, 3.0, 0.3], [0.6, 0.8, 0.0]])
+    sources = np.array(["a", "a", "b", "b", "c"])
+    references = openset.unit_rows(frames)
+    assert np.allclose(np.linalg.norm(references, axis=1), 1.0)
+    assert openset.familiarity(frames[:1] * 5, references)[0] == pytest.approx(1.0)  # scale doesn't matter
+    assert openset.familiarity(np.array([[0.0, 0.0, 1.0]]), references)[0] == pytest.approx(0.3 / np.hypot(3.0, 0.3), abs=1e-6)
+    held = openset.held_out_familiarity(frames, sources)
+    # Frame 0's own source (frame 1, nearly the same) doesn't count: its nearest other is c's (0.6, 0.8).
+    assert held[0] == pytest.approx(0.6, abs=1e-6)
+    assert held[4] == pytest.approx(max(references[4] @ references[j] for j in range(4)), abs=1e-6)
+    assert openset.familiarity_floor(held) == pytest.approx(held.min())
+    lonely = openset.held_out_familiarity(frames[:2], sources[:2])  # one source: nothing held out
+    assert np.isnan(lonely).all() and openset.familiarity_floor(lonely) is None
+    assert openset.familiarity_floor(np.array([np.nan, 0.7, 0.8])) == pytest.approx(0.7)
+
+
 def test_training_negatives_mix_generated_images_and_her_frames_cut_up():
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, (5, 64, 48, 3)).astype(np.uint8)

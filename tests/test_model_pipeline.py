@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_source
+from conftest import GRACE_HOPPER, make_source
 from typer.testing import CliRunner
 
 from ocpipe.cli import app
@@ -118,17 +118,52 @@ def test_predict_answers_none_of_them(trained, tmp_path):
     blank = tmp_path / "blank.png"
     Image.new("RGB", (300, 500), "white").save(blank)
     test_rows = [row for row in read_table(workspace.manifest) if row["split"] == "test"]
-    paths = [str(blank)] + [str(workspace.absolute(row["path"])) for row in test_rows]
+    paths = [str(blank), str(GRACE_HOPPER)] + [str(workspace.absolute(row["path"])) for row in test_rows]
     out = runner.invoke(app, ["predict", *paths, "--phase", "fullbody", "--workspace", str(workspace.root), "--json"])
     assert out.exit_code == 0, out.output
     lines = [json.loads(line) for line in out.output.strip().splitlines()]
     assert lines[0]["recognised"] is False and lines[0]["blank"] is True
-    recognised = [line["recognised"] for line in lines[1:]]
+    # A photo is less like her training frames than any of her held-out drawings: under the familiarity floor.
+    floor = result.metrics["open_set"]["familiarity"]["floor"]
+    assert 0.0 < floor < 1.0
+    assert lines[1]["recognised"] is False and lines[1]["unfamiliar"] is True and lines[1]["familiarity"] < floor
+    from ocpipe.predict import Predictor
+
+    trained_on = next(row for row in read_table(workspace.manifest) if row["split"] == "train")
+    assert Predictor.load(workspace, "fullbody").predict_path(workspace.absolute(trained_on["path"]))["familiarity"] > 0.999
+    recognised = [line["recognised"] for line in lines[2:]]
     assert all(isinstance(value, bool) for value in recognised)
     # The rule measured on the same frames in training: the same share recognised.
     assert np.mean(recognised) == pytest.approx(result.metrics["open_set"]["test"]["recognised"], abs=1.01 / len(recognised))
     plain = runner.invoke(app, ["predict", str(blank), "--phase", "fullbody", "--workspace", str(workspace.root)])
     assert plain.exit_code == 0 and "none of the trained characters (nothing drawn)" in plain.output
+
+
+def test_models_before_the_familiarity_floor_still_answer_and_a_broken_one_says_so(trained, tmp_path):
+    """An openset.json without "familiarity" (models trained before it) answers by the head's
+    threshold alone; a damaged familiar.npy is one ModelError naming the file."""
+    import shutil
+
+    from ocpipe.errors import ModelError
+    from ocpipe.predict import Predictor
+
+    workspace, _ = trained
+    older = Workspace.at(tmp_path / "older")
+    folder = older.model_dir("fullbody")
+    shutil.copytree(workspace.model_dir("fullbody"), folder)
+    path = folder / "openset.json"
+    entry = json.loads(path.read_text())
+    (folder / "familiar.npy").write_bytes(b"not numpy")
+    with pytest.raises(ModelError, match="familiar.npy"):
+        Predictor.load(older, "fullbody")
+    del entry["familiarity"]
+    path.write_text(json.dumps(entry))
+    (folder / "familiar.npy").unlink()
+    before, now = Predictor.load(older, "fullbody"), Predictor.load(workspace, "fullbody")
+    answer, current = before.predict_path(GRACE_HOPPER), now.predict_path(GRACE_HOPPER)
+    assert before.open_set["floor"] is None and "familiarity" not in answer and "unfamiliar" not in answer
+    assert answer["recognised"] == (answer["open_set_score"] >= before.open_set["threshold"])
+    assert answer["scores"] == pytest.approx(current["scores"]) and current["recognised"] is False
 
 
 def test_predict_reads_a_folder_of_new_drawings(trained, tmp_path):

@@ -8,7 +8,7 @@
 
 import * as ort from "./runtime/ort.wasm.bundle.min.mjs";
 import { checkPixels, decodePng, shrink } from "./preprocess.mjs";
-import { PhaseModel, overlay, unletterbox } from "./model.mjs";
+import { PhaseModel, halfFloats, overlay, unletterbox } from "./model.mjs";
 
 // readers.py's pixel budget and working size, and app.py's scene rule, come from
 // site.json (state.site, loaded before any picture is read).
@@ -37,7 +37,15 @@ async function load() {
     if (!sessions.has(meta.trunk)) {
       sessions.set(meta.trunk, ort.InferenceSession.create(meta.trunk, { executionProviders: ["wasm"], graphOptimizationLevel: "all" }));
     }
-    models[phase] = new PhaseModel(meta, await sessions.get(meta.trunk), ort);
+    const familiar = meta.open_set?.familiarity;
+    let references = null;
+    if (familiar) {
+      const response = await fetch(familiar.file);
+      if (!response.ok) throw new Error(`${familiar.file}: ${response.status}`);
+      references = halfFloats(new Uint16Array(await response.arrayBuffer()));
+      if (references.length !== familiar.count * familiar.dims) throw new Error(`${familiar.file}: ${references.length} values, not ${familiar.count} x ${familiar.dims}`);
+    }
+    models[phase] = new PhaseModel(meta, await sessions.get(meta.trunk), ort, references);
   }
   return { site, models };
 }

@@ -9,9 +9,27 @@ import { prepare, composeOver, roundHalfEven } from "./preprocess.mjs";
 
 const f = Math.fround;
 
+/** IEEE half floats (uint16) as a Float32Array: numpy's float16 values, exactly. */
+export function halfFloats(halves) {
+  const out = new Float32Array(halves.length);
+  for (let i = 0; i < halves.length; i++) {
+    const h = halves[i];
+    const sign = h & 0x8000 ? -1 : 1;
+    const exponent = (h >> 10) & 0x1f;
+    const mantissa = h & 0x3ff;
+    out[i] = exponent === 0 ? sign * mantissa * 2 ** -24
+      : exponent === 31 ? (mantissa ? NaN : sign * Infinity)
+      : sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+  }
+  return out;
+}
+
 export class PhaseModel {
-  /** meta: models/<phase>.json; session: an ort.InferenceSession of its trunk. */
-  constructor(meta, session, ort) {
+  /** meta: models/<phase>.json; session: an ort.InferenceSession of its trunk;
+   * references: her training frames' unit features (count x dims, row-major) for
+   * the familiarity floor, or null. */
+  constructor(meta, session, ort, references = null) {
+    this.references = references;
     this.meta = meta;
     this.session = session;
     this.ort = ort;
@@ -46,6 +64,21 @@ export class PhaseModel {
       if (this.noneKernel) none += value * this.noneKernel[d];
     }
     return { z, none };
+  }
+
+  /** openset.familiarity: cosine similarity of the features to the most similar reference. */
+  familiarity(features) {
+    const dims = features.length;
+    let norm = 0;
+    for (let d = 0; d < dims; d++) norm += features[d] * features[d];
+    norm = Math.max(Math.sqrt(norm), 1e-12);
+    let best = -Infinity;
+    for (let r = 0; r + dims <= this.references.length; r += dims) {
+      let dot = 0;
+      for (let d = 0; d < dims; d++) dot += features[d] * this.references[r + d];
+      if (dot > best) best = dot;
+    }
+    return best / norm;
   }
 
   /** Class probabilities as the float32 model output gives them. */
@@ -121,8 +154,12 @@ export class PhaseModel {
       if (result.labels.length) explained = result.labels.map((name) => this.classes.indexOf(name));
     } else if (this.meta.open_set) {
       const score = openSetScore(z, none);
-      result.recognised = !prepared.blank && score >= this.meta.open_set.threshold;
+      const familiar = this.references ? this.familiarity(out.features) : null;
+      const unfamiliar = familiar !== null && familiar < this.meta.open_set.familiarity.floor;
+      result.recognised = !prepared.blank && score >= this.meta.open_set.threshold && !unfamiliar;
       result.open_set_score = score;
+      if (familiar !== null) result.familiarity = familiar;
+      if (unfamiliar && !prepared.blank) result.unfamiliar = true;
     } else {
       result.recognised = !prepared.blank;
     }
