@@ -35,8 +35,12 @@ CALIBRATION_KEEP = 0.95
 # Share of her own characters, each left out of training in turn, that a looser
 # threshold must still reject (choose_threshold).
 STRANGERS_REJECTED = 0.8
-# The strictest threshold still keeps this share of her real held-out frames.
+# The strictest threshold still keeps this share of her real held-out frames...
 KEEP_AT_LEAST = 0.9
+# ... and the loosest is her lowest-scored held-out frame: where the familiarity floor
+# already refuses most of her left-out characters, the head still refuses what scores
+# under all of her own frames.
+KEEP_AT_MOST = 1.0
 # Generated negatives per phase for the 'none of them' class.
 TRAINING_NEGATIVES = 240
 # Tiles per side when a training frame is cut up and shuffled into a negative.
@@ -59,7 +63,8 @@ def calibrate(scores: np.ndarray, keep: float = CALIBRATION_KEEP) -> float:
 
 
 def choose_threshold(own: np.ndarray, strangers: np.ndarray, keep: float = CALIBRATION_KEEP,
-                     reject: float = STRANGERS_REJECTED, keep_at_least: float = KEEP_AT_LEAST) -> float:
+                     reject: float = STRANGERS_REJECTED, keep_at_least: float = KEEP_AT_LEAST,
+                     keep_at_most: float = KEEP_AT_MOST) -> float:
     """The acceptance threshold from both sides of her own data.
 
     `own`: scores of her held-out frames of trained characters; `strangers`:
@@ -68,12 +73,14 @@ def choose_threshold(own: np.ndarray, strangers: np.ndarray, keep: float = CALIB
     moved towards the one that rejects `reject` of the strangers: looser when
     that still rejects them (new drawings that differ more than her held-out
     frames do, a new outfit, are not refused for nothing), stricter when needed,
-    but never so strict that less than `keep_at_least` of `own` is kept."""
+    but never so strict that less than `keep_at_least` of `own` is kept, nor so
+    loose that more than `keep_at_most` is. A stranger the familiarity floor
+    refuses anyway scores -1 here (pretrained._fit_single_label)."""
     strict = calibrate(own, keep)
     if len(strangers) == 0:
         return strict
     enough = float(np.quantile(strangers, reject, method="higher"))
-    return min(enough, calibrate(own, keep_at_least)) if enough > strict else enough
+    return min(enough, calibrate(own, keep_at_least)) if enough > strict else max(enough, calibrate(own, keep_at_most))
 
 
 # How the familiarity floor reads in the open-set rule (metrics.json, labels.json, the report).

@@ -335,8 +335,14 @@ def _fit_single_label(model, call, augmented, view_frame, learn, learn_rows, cla
         held_familiar = openset.familiarity(prediction_features(call, root, splits["val"], size), references)
         test_familiar = openset.familiarity(prediction_features(call, root, splits["test"], size), references)
         evaluations = [(np.ones(count, bool), frames["test"].features, frames["test"].items.targets)] if len(frames["test"].items) else []
-    strangers = _left_out_scores(augmented, view_frame, view_targets, learn, negatives, negative_frame, len(classes), options.seed)
+    strangers, stranger_frames = _left_out_scores(augmented, view_frame, view_targets, learn, negatives, negative_frame,
+                                                  len(classes), options.seed)
     floor = openset.familiarity_floor(np.concatenate([openset.held_out_familiarity(seen, np.array(sources)), held_familiar]))
+    if floor is not None and len(strangers):
+        # A left-out character's frame the floor already refuses (less like the other
+        # characters' frames than the floor) needs no help from the head's threshold.
+        unlike = openset.held_out_familiarity(seen, learn.items.targets)[stranger_frames] < floor
+        strangers = np.where(unlike, -1.0, strangers)
     metrics["learning_curve"] = learning_curve(augmented, view_frame, sources, learn.items.targets, evaluations,
                                                len(classes), options.seed) if evaluations else []
     set_head(model, head)
@@ -404,13 +410,14 @@ def head_scores(call, head, images: np.ndarray, references: np.ndarray) -> tuple
     return head.probabilities(features), head.open_set_scores(features), openset.familiarity(features, references)
 
 
-def _left_out_scores(augmented, view_frame, view_targets, learn, negatives, negative_frame, num_classes: int, seed: int) -> np.ndarray:
+def _left_out_scores(augmented, view_frame, view_targets, learn, negatives, negative_frame, num_classes: int,
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Open-set scores of each character's frames (plain and CALIBRATION_VIEWS
     augmented views) by a head fit without that character: a character the model
-    never saw, drawn in her style."""
+    never saw, drawn in her style. Also the frame each score is of."""
     count = len(learn.items)
     calibration_views = np.arange(len(view_frame)) < CALIBRATION_VIEWS * count
-    out = []
+    out, frames = [], []
     for target in range(num_classes):
         mine = learn.items.targets == target
         if not mine.any() or mine.all():
@@ -418,9 +425,11 @@ def _left_out_scores(augmented, view_frame, view_targets, learn, negatives, nega
         keep_negatives = (negative_frame < 0) | ~mine[np.maximum(negative_frame, 0)]
         head = fit_single_label(augmented[~mine[view_frame]], view_targets[~mine[view_frame]], num_classes,
                                 negatives[keep_negatives], seed=seed)
-        features = np.concatenate([learn.features[mine], augmented[mine[view_frame] & calibration_views]])
+        views = mine[view_frame] & calibration_views
+        features = np.concatenate([learn.features[mine], augmented[views]])
         out.append(head.open_set_scores(features))
-    return np.concatenate(out) if out else np.zeros(0)
+        frames.append(np.concatenate([np.flatnonzero(mine), view_frame[views]]))
+    return (np.concatenate(out), np.concatenate(frames)) if out else (np.zeros(0), np.zeros(0, int))
 
 
 def _unseen_other_scores(fit_head, count: int, others: OtherFeatures, seed: int) -> np.ndarray | None:

@@ -246,6 +246,7 @@ def _open_set_lines(report: dict | None, others: dict | None = None) -> list[str
              "of your own characters, each left out of training in turn (a character the model never saw, in your style)"
              + (f": it keeps {_fmt(report.get('calibration_kept'))} of those frames and rejects "
                 f"{_fmt(report.get('left_out_rejected'))} of the left-out characters' {report['left_out_frames']}"
+                + (" frames (with the familiarity floor below)" if familiar else "")
                 if report.get("left_out_frames") else f": it keeps {_fmt(report.get('calibration_kept'))} of those frames")
              + (f". It must also be at least as like one of your training frames (cosine similarity of the model's "
                 f"pooled features) as your least familiar drawing held out from them was: the familiarity floor, "

@@ -86,7 +86,11 @@ def test_threshold_keeps_her_frames_and_moves_by_left_out_characters():
     # Strangers scoring low: a looser threshold still rejects 80% of them, and keeps more of hers.
     low = rng.uniform(0.0, 0.4, 200)
     loose = openset.choose_threshold(own, low)
-    assert loose < strict and np.mean(low < loose) >= 0.79 and np.mean(own >= loose) == 1.0
+    assert loose < strict and np.mean(low < loose) >= 0.79
+    assert np.mean(own >= loose) == 1.0
+    # Strangers the familiarity floor refuses anyway (-1): no looser than her lowest-scored frame.
+    refused = openset.choose_threshold(own, np.full(200, -1.0))
+    assert refused == own.min() and refused < strict
     # Strangers scoring as high as her frames: stricter, but never keeping less than KEEP_AT_LEAST.
     high = rng.uniform(0.6, 1.0, 200)
     tight = openset.choose_threshold(own, high)
