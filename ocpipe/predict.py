@@ -12,6 +12,9 @@ from .config import PHASES, WORK_MAX_SIDE
 from .data import Prepared, prepare
 from .errors import ModelError
 from .openset import familiarity
+
+# The layer whose output the open-set column and the familiarity floor read.
+FEATURES = "pool"
 from .workspace import Workspace
 
 
@@ -30,6 +33,9 @@ class Predictor:
     open_set: dict | None = None
     # How far the drawing is shrunk inside the letterbox (data.PREDICT_ZOOM; 1.0 for models trained before it).
     zoom: float = 1.0
+    # The familiarity floor (openset.py) and her training frames' unit features; None for models before it.
+    floor: float | None = None
+    references: np.ndarray | None = None
 
     @classmethod
     def load(cls, workspace: Workspace, phase: str) -> "Predictor":
@@ -59,17 +65,15 @@ class Predictor:
         if open_set is not None:
             from .head import LinearHead
 
-            familiar = _familiar(folder, open_set.get("familiarity"), len(open_set["none_kernel"]), phase)
             open_set = {"threshold": float(labels["open_set"]["threshold"]), "feature_layer": open_set.get("feature_layer", "pool"),
                         # The saved Dense layer and the 'none' column as one head, built once.
                         "head": LinearHead(*model.get_layer("scores").get_weights(),
-                                           np.asarray(open_set["none_kernel"], np.float32), float(open_set["none_bias"])),
-                        # The familiarity floor and her training frames' unit features; None for models before it.
-                        "floor": None if familiar is None else familiar[0],
-                        "references": None if familiar is None else familiar[1]}
+                                           np.asarray(open_set["none_kernel"], np.float32), float(open_set["none_bias"]))}
+        floor, references = _familiar(folder, labels.get("familiarity"), model, phase)
         return cls(phase, model, classes, tuple(labels["image_size"]), bool(labels["multi_label"]),
                    {k: float(v) for k, v in labels.get("thresholds", {}).items()},
-                   bool(labels.get("whole_frame", labels["multi_label"])), open_set, float(labels.get("input_zoom", 1.0)))
+                   bool(labels.get("whole_frame", labels["multi_label"])), open_set, float(labels.get("input_zoom", 1.0)),
+                   floor, references)
 
     def prepare(self, rgba: np.ndarray) -> Prepared:
         """Model input for an RGBA image, the crop box used, and whether it is blank."""
@@ -84,8 +88,8 @@ class Predictor:
             import tensorflow as tf
 
             outputs = self.model.output
-            if self.open_set is not None:
-                outputs = [outputs, self.model.get_layer(self.open_set["feature_layer"]).output]
+            if self._reads_features:
+                outputs = [outputs, self.model.get_layer(FEATURES).output]
             model = keras.Model(self.model.input, outputs)
             self._call = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
         return self._call
@@ -98,12 +102,16 @@ class Predictor:
         """(probabilities (N, classes), open-set scores (N,) or None, familiarity (N,)
         or None) for prepared inputs."""
         inputs = np.asarray(inputs, np.float32)
-        if self.open_set is None:
+        if not self._reads_features:
             return np.asarray(self._compiled()(inputs)), None, None
         probabilities, features = (np.asarray(t) for t in self._compiled()(inputs))
-        references = self.open_set["references"]
-        return (probabilities, self.open_set["head"].open_set_scores(features),
-                None if references is None else familiarity(features, references))
+        return (probabilities, None if self.open_set is None else self.open_set["head"].open_set_scores(features),
+                None if self.references is None else familiarity(features, self.references))
+
+    @property
+    def _reads_features(self) -> bool:
+        """Whether prediction needs the pooled features: an open-set column or a familiarity floor."""
+        return self.open_set is not None or self.references is not None
 
     def describe(self, probabilities: np.ndarray, open_score: float | None = None, blank: bool = False,
                  familiar: float | None = None) -> dict:
@@ -113,20 +121,19 @@ class Predictor:
         like her training frames than the familiarity floor (openset.py)."""
         scores = {name: float(p) for name, p in zip(self.classes, probabilities)}
         result = {"top": self.classes[int(np.argmax(probabilities))], "scores": scores}
+        unfamiliar = familiar is not None and self.floor is not None and familiar < self.floor
         if self.multi_label:
-            result["labels"] = [] if blank else [name for name in self.classes if scores[name] >= self.thresholds.get(name, 0.5)]
+            result["labels"] = [] if blank or unfamiliar else [name for name in self.classes if scores[name] >= self.thresholds.get(name, 0.5)]
             result["recognised"] = bool(result["labels"])
         else:
             recognised = not blank and (open_score is None or self.open_set is None or open_score >= self.open_set["threshold"])
-            unfamiliar = familiar is not None and self.open_set is not None and self.open_set["floor"] is not None \
-                and familiar < self.open_set["floor"]
             result["recognised"] = bool(recognised and not unfamiliar)
             if open_score is not None:
                 result["open_set_score"] = float(open_score)
-            if familiar is not None:
-                result["familiarity"] = float(familiar)
-            if unfamiliar and not blank:
-                result["unfamiliar"] = True
+        if familiar is not None:
+            result["familiarity"] = float(familiar)
+        if unfamiliar and not blank:
+            result["unfamiliar"] = True
         if blank:
             result["blank"] = True
         return result
@@ -150,16 +157,17 @@ class Predictor:
         return {**result, "note": picture.note} if picture.note else result
 
 
-def _familiar(folder: Path, entry: dict | None, dims: int, phase: str) -> tuple[float, np.ndarray] | None:
-    """(floor, her training frames' unit features (M, dims) float32) from openset.json's
-    "familiarity" entry and its .npy file; None when the model has none."""
+def _familiar(folder: Path, entry: dict | None, model, phase: str) -> tuple[float | None, np.ndarray | None]:
+    """(floor, her training frames' unit features (M, d) float32) from labels.json's
+    "familiarity" entry and its .npy file; (None, None) when the model has none."""
     if not entry:
-        return None
+        return None, None
     try:
         path, floor = folder / entry["file"], float(entry["floor"])
+        dims = int(model.get_layer(FEATURES).output.shape[-1])
     except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"{folder / 'openset.json'} has an unreadable familiarity entry ({exc}); "
-                         f"retrain with `ocpipe train --phase {phase}`") from exc
+        raise ModelError(f"{folder / 'labels.json'} has an unreadable familiarity entry, or the model no '{FEATURES}' "
+                         f"layer ({exc}); retrain with `ocpipe train --phase {phase}`") from exc
     try:
         references = np.load(path, allow_pickle=False).astype(np.float32)
     except (OSError, ValueError) as exc:

@@ -223,12 +223,35 @@ def _fit_multi_label(root, model, call, augmented, view_targets, classes, splits
     evaluation = {split: head.probabilities(held.features, multi_label=True) if len(held.items)
                   else np.zeros((0, len(classes)), np.float32) for split, held in frames.items()}
     metrics, thresholds = multi_label_metrics(evaluation, items, classes)
+    references, floor, _ = familiar_floor(call, root, splits["train"], splits["val"], size, whole_frame=True)
+    if floor is not None:
+        metrics["familiarity"] = _multi_familiarity(call, root, splits["test"], references, floor, size)
     letterboxed = {"train": learn.letterboxed, **{split: held.letterboxed for split, held in frames.items()}}
     metrics["baseline"] = colour_baseline(letterboxed, items, len(classes), True)
     metrics["focus"] = class_focus(model, letterboxed["test"], items["test"], classes)
     metrics.update(common, val_frames=len(items["val"]), test_frames=len(items["test"]))
     return {"model": model, "history": {}, "metrics": metrics, "thresholds": thresholds, "evaluation": evaluation,
-            "items": items, "letterboxed": letterboxed, "head": head}
+            "items": items, "letterboxed": letterboxed, "head": head,
+            "familiar": None if floor is None else {"floor": floor, "references": references}}
+
+
+def _multi_familiarity(call, root, test_rows: list[Row], references: np.ndarray, floor: float, size) -> dict:
+    """metrics.json's `familiarity` for multi: the floor, the share of test scenes
+    over it, and the share of the fixed non-character set under it."""
+    from .data import prepare
+    from .features import image_features
+
+    test = openset.familiarity(prediction_features(call, root, test_rows, size, whole_frame=True), references)
+    negatives = openset.evaluation_negatives("multi")
+    prepared = [prepare(rgba, size, whole_frame=True) for _, rgba in negatives]
+    under = openset.familiarity(image_features(call, np.stack([p.inputs for p in prepared])), references) < floor
+    under |= np.array([p.blank for p in prepared])
+    kinds = [kind for kind, _ in negatives]
+    return {"floor": floor, "rule": "scenes less like her training scenes than the familiarity floor get no labels",
+            "calibrated_on": "her training scenes, each against the other animations' scenes, and the val scenes",
+            "test_kept": float(np.mean(test >= floor)) if len(test) else None,
+            "negatives": {"count": len(negatives), "rejected": float(np.mean(under)),
+                          "rejected_by_kind": openset.rejection_by_kind(kinds, ~under)}}
 
 
 def _fit_single_label(model, call, augmented, view_frame, learn, learn_rows, classes, splits, size, options, common,
@@ -391,15 +414,29 @@ def learning_curve(augmented: np.ndarray, view_frame: np.ndarray, frame_sources:
     return curve
 
 
-def prediction_features(call, root, rows: list[Row], size, batch: int = 64) -> np.ndarray:
+def prediction_features(call, root, rows: list[Row], size, whole_frame: bool = False, batch: int = 64) -> np.ndarray:
     """Pooled features of stored frames as prediction sees them: each read and
     prepared the way `ocpipe predict` prepares a picture (data.prepare)."""
     from .data import prepare, read_rgba
     from .features import image_features
 
-    parts = [image_features(call, np.stack([prepare(read_rgba(Path(root) / row["path"]), size).inputs for row in rows[start : start + batch]]))
+    parts = [image_features(call, np.stack([prepare(read_rgba(Path(root) / row["path"]), size, whole_frame).inputs
+                                            for row in rows[start : start + batch]]))
              for start in range(0, len(rows), batch)]
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+
+def familiar_floor(call, root, learned: list[Row], held_out: list[Row], size, whole_frame: bool = False):
+    """(references, floor, features of `learned`) of the familiarity floor
+    (openset.familiarity_floor) with a fixed split (multi): `learned`, the frames
+    the head learns from, are the references; each against the other animations'
+    frames, and the `held_out` frames (val) against them, set the floor (None:
+    nothing held out)."""
+    seen = prediction_features(call, root, learned, size, whole_frame)
+    references = openset.unit_rows(seen)
+    held = openset.familiarity(prediction_features(call, root, held_out, size, whole_frame), references)
+    groups = np.array([row["source_id"] for row in learned])
+    return references, openset.familiarity_floor(np.concatenate([openset.held_out_familiarity(seen, groups), held])), seen
 
 
 def head_scores(call, head, images: np.ndarray, references: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

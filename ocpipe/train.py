@@ -357,13 +357,12 @@ def _save(workspace: Workspace, phase: str, classes, size, multi_label, outcome,
         open_set = outcome["metrics"].get("open_set")
         if head is not None and head.none_kernel is not None and open_set:
             labels["open_set"] = {"threshold": open_set["threshold"], "file": OPEN_SET_FILE, "rule": open_set["rule"]}
-            extra = {}
-            if (familiar := outcome.get("familiar")) is not None:
-                np.save(staging / FAMILIAR_FILE, familiar["references"].astype(np.float16), allow_pickle=False)
-                extra["familiarity"] = {"floor": familiar["floor"], "file": FAMILIAR_FILE}
             (staging / OPEN_SET_FILE).write_text(json.dumps({
                 "feature_layer": "pool", "none_kernel": [round(float(v), 7) for v in head.none_kernel],
-                "none_bias": head.none_bias, "threshold": open_set["threshold"], **extra}), encoding="utf-8")
+                "none_bias": head.none_bias, "threshold": open_set["threshold"]}), encoding="utf-8")
+        if (familiar := outcome.get("familiar")) is not None:
+            np.save(staging / FAMILIAR_FILE, familiar["references"].astype(np.float16), allow_pickle=False)
+            labels["familiarity"] = {"floor": familiar["floor"], "file": FAMILIAR_FILE}
         (staging / "labels.json").write_text(json.dumps(labels, indent=2), encoding="utf-8")
         (staging / "metrics.json").write_text(json.dumps(outcome["metrics"], indent=2), encoding="utf-8")
         (staging / "history.json").write_text(json.dumps({k: [float(v) for v in values] for k, values in outcome["history"].items()}, indent=2), encoding="utf-8")

@@ -279,6 +279,21 @@ def _open_set_lines(report: dict | None, others: dict | None = None) -> list[str
     return lines
 
 
+def _scene_familiarity_lines(familiar: dict | None) -> list[str]:
+    """multi's 'None of my characters' section: its familiarity floor (openset.py)."""
+    if not familiar:
+        return []
+    negatives = familiar["negatives"]
+    return ["", "## None of my characters", "",
+            "A scene gets labels only when it is at least as like one of your training scenes (cosine similarity of the "
+            "model's pooled features) as your least familiar scene held out from them was: the familiarity floor, "
+            f"**{familiar['floor']:.2f}**. Photos and pictures unlike all of your scenes get \"no character\".", "",
+            f"- Test scenes over the floor: {_fmt(familiar.get('test_kept'))}.",
+            f"- Non-character images ({negatives['count']}: " + ", ".join(
+                f"{kind} {_fmt(share)}" for kind, share in negatives["rejected_by_kind"].items())
+            + f" rejected): {_fmt(negatives['rejected'])} under the floor."]
+
+
 def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
@@ -346,6 +361,7 @@ def write_report(workspace, folder: Path, phase: str, classes: list[str], multi_
     for name, scores in metrics.get("per_class", {}).items():
         lines.append(f"| {name} | {_fmt(scores['precision'])} | {_fmt(scores['recall'])} | {_fmt(scores['f1'])} | {scores['support']} |")
     lines += _open_set_lines(metrics.get("open_set"), metrics.get("others"))
+    lines += _scene_familiarity_lines(metrics.get("familiarity"))
     focus = metrics.get("focus")
     if focus:
         lines += ["", "## Where the model looks", "",

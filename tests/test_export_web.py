@@ -222,7 +222,7 @@ def _probes(trained, out) -> list[tuple[str, str]]:
         frame.convert("RGB").save(folder / "photo.jpg", quality=92)
     shutil.copyfile(GRACE_HOPPER, folder / "hopper.jpg")
     probes += [("probes/big.png", "fullbody"), ("probes/blank.png", "fullbody"), ("probes/photo.jpg", "fullbody"),
-               ("probes/hopper.jpg", "fullbody")]
+               ("probes/hopper.jpg", "fullbody"), ("probes/hopper.jpg", "multi")]
     return probes
 
 
@@ -276,6 +276,8 @@ def test_page_answers_like_predict_and_explain(trained, served, browser, tmp_pat
     assert any(not a["recognised"] for a in answers)  # the blank canvas at least: the "none of them" answer is exercised
     hopper = answers[probes.index(("probes/hopper.jpg", "fullbody"))]
     assert hopper["unfamiliar"] is True and hopper["recognised"] is False  # the familiarity floor, in the browser
+    photo_scene = answers[probes.index(("probes/hopper.jpg", "multi"))]
+    assert photo_scene["unfamiliar"] is True and photo_scene["labels"] == [] and not photo_scene["recognised"]  # ... and scenes
     # The overlay the page draws against `ocpipe explain`'s PNG, for a character and each character of a scene.
     scene = next(i for i, p in enumerate(probes) if p[1] == "multi")
     drawings = [(probes[0], answers[0]["top"])] + [(probes[scene], name) for name in answers[scene]["labels"]]

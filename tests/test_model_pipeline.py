@@ -140,7 +140,7 @@ def test_predict_answers_none_of_them(trained, tmp_path):
 
 
 def test_models_before_the_familiarity_floor_still_answer_and_a_broken_one_says_so(trained, tmp_path):
-    """An openset.json without "familiarity" (models trained before it) answers by the head's
+    """A labels.json without "familiarity" (models trained before it) answers by the head's
     threshold alone; a damaged familiar.npy is one ModelError naming the file."""
     import shutil
 
@@ -151,17 +151,17 @@ def test_models_before_the_familiarity_floor_still_answer_and_a_broken_one_says_
     older = Workspace.at(tmp_path / "older")
     folder = older.model_dir("fullbody")
     shutil.copytree(workspace.model_dir("fullbody"), folder)
-    path = folder / "openset.json"
-    entry = json.loads(path.read_text())
+    path = folder / "labels.json"
+    labels = json.loads(path.read_text())
     (folder / "familiar.npy").write_bytes(b"not numpy")
     with pytest.raises(ModelError, match="familiar.npy"):
         Predictor.load(older, "fullbody")
-    del entry["familiarity"]
-    path.write_text(json.dumps(entry))
+    del labels["familiarity"]
+    path.write_text(json.dumps(labels))
     (folder / "familiar.npy").unlink()
     before, now = Predictor.load(older, "fullbody"), Predictor.load(workspace, "fullbody")
     answer, current = before.predict_path(GRACE_HOPPER), now.predict_path(GRACE_HOPPER)
-    assert before.open_set["floor"] is None and "familiarity" not in answer and "unfamiliar" not in answer
+    assert before.floor is None and "familiarity" not in answer and "unfamiliar" not in answer
     assert answer["recognised"] == (answer["open_set_score"] >= before.open_set["threshold"])
     assert answer["scores"] == pytest.approx(current["scores"]) and current["recognised"] is False
 

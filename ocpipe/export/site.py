@@ -298,12 +298,12 @@ def _build(workspace: Workspace, staging: Path, phases: list[str], title: str, e
             head = predictor.open_set["head"]
             meta["open_set"] = {"none_kernel": _float32_list(head.none_kernel), "none_bias": float(head.none_bias),
                                 "threshold": float(predictor.open_set["threshold"])}
-            if (references := predictor.open_set["references"]) is not None:
-                # Her training frames' unit features as little-endian float16, exactly as model dir's familiar.npy.
-                familiar = f"models/{phase}.familiar.f16"
-                (staging / familiar).write_bytes(references.astype("<f2").tobytes())
-                meta["open_set"]["familiarity"] = {"floor": float(predictor.open_set["floor"]), "file": familiar,
-                                                   "count": int(references.shape[0]), "dims": int(references.shape[1])}
+        if predictor.references is not None:
+            # Her training frames' unit features as little-endian float16, exactly as familiar.npy holds them.
+            familiar = f"models/{phase}.familiar.f16"
+            (staging / familiar).write_bytes(predictor.references.astype("<f2").tobytes())
+            meta["familiarity"] = {"floor": float(predictor.floor), "file": familiar,
+                                   "count": int(predictor.references.shape[0]), "dims": int(predictor.references.shape[1])}
         (staging / "models" / f"{phase}.json").write_text(json.dumps(meta, separators=(",", ":")), encoding="utf-8")
         log(f"{phase}: {len(predictor.classes)} characters, {len(listed)} examples; ONNX vs Keras: largest score "
             f"difference {differences[phase]:.1g}")

@@ -37,7 +37,7 @@ async function load() {
     if (!sessions.has(meta.trunk)) {
       sessions.set(meta.trunk, ort.InferenceSession.create(meta.trunk, { executionProviders: ["wasm"], graphOptimizationLevel: "all" }));
     }
-    const familiar = meta.open_set?.familiarity;
+    const familiar = meta.familiarity;
     let references = null;
     if (familiar) {
       const response = await fetch(familiar.file);

@@ -142,6 +142,8 @@ export class PhaseModel {
     const networkAt = performance.now();
     const { z, none } = this.logits(out.features);
     const probabilities = this.probabilities(z);
+    const familiar = this.references ? this.familiarity(out.features) : null;
+    const unfamiliar = familiar !== null && familiar < this.meta.familiarity.floor;
     const scores = Object.fromEntries(this.classes.map((name, i) => [name, probabilities[i]]));
     let top = 0;
     probabilities.forEach((p, i) => { if (p > probabilities[top]) top = i; });
@@ -149,20 +151,18 @@ export class PhaseModel {
     let explained = [top];
     if (this.meta.multi_label) {
       const thresholds = this.meta.thresholds || {};
-      result.labels = prepared.blank ? [] : this.classes.filter((name) => scores[name] >= (thresholds[name] ?? 0.5));
+      result.labels = prepared.blank || unfamiliar ? [] : this.classes.filter((name) => scores[name] >= (thresholds[name] ?? 0.5));
       result.recognised = result.labels.length > 0;
       if (result.labels.length) explained = result.labels.map((name) => this.classes.indexOf(name));
     } else if (this.meta.open_set) {
       const score = openSetScore(z, none);
-      const familiar = this.references ? this.familiarity(out.features) : null;
-      const unfamiliar = familiar !== null && familiar < this.meta.open_set.familiarity.floor;
       result.recognised = !prepared.blank && score >= this.meta.open_set.threshold && !unfamiliar;
       result.open_set_score = score;
-      if (familiar !== null) result.familiarity = familiar;
-      if (unfamiliar && !prepared.blank) result.unfamiliar = true;
     } else {
-      result.recognised = !prepared.blank;
+      result.recognised = !prepared.blank && !unfamiliar;
     }
+    if (familiar !== null) result.familiarity = familiar;
+    if (unfamiliar && !prepared.blank) result.unfamiliar = true;
     if (prepared.blank) result.blank = true;
     if (explain) {
       const unknown = explain.filter((name) => !this.classes.includes(name));
