@@ -329,7 +329,9 @@ def build_demo(workspace: Path | str = "."):
 
         words = f"Phase: **{result['phase']}**. "
         if "labels" in result:
-            words += "Characters found: " + (", ".join(result["labels"]) or "none over their thresholds") + "."
+            words += "Characters found: " + (", ".join(result["labels"]) or (
+                "none: the picture is less like any of the training scenes than they are like each other "
+                "(under the familiarity floor)" if result.get("unfamiliar") else "none over their thresholds")) + "."
         elif result.get("recognised", True):
             words += f"Most likely: **{result['top']}** ({result['scores'][result['top']]:.0%})."
         else:
