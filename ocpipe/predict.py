@@ -12,10 +12,10 @@ from .config import PHASES, WORK_MAX_SIDE
 from .data import Prepared, prepare
 from .errors import ModelError
 from .openset import familiarity
+from .workspace import Workspace
 
 # The layer whose output the open-set column and the familiarity floor read.
 FEATURES = "pool"
-from .workspace import Workspace
 
 
 @dataclass
@@ -166,7 +166,7 @@ def _familiar(folder: Path, entry: dict | None, model, phase: str) -> tuple[floa
         path, floor = folder / entry["file"], float(entry["floor"])
         dims = int(model.get_layer(FEATURES).output.shape[-1])
     except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"{folder / 'labels.json'} has an unreadable familiarity entry, or the model no '{FEATURES}' "
+        raise ModelError(f"{folder / 'labels.json'} has an unreadable familiarity entry, or the model has no '{FEATURES}' "
                          f"layer ({exc}); retrain with `ocpipe train --phase {phase}`") from exc
     try:
         references = np.load(path, allow_pickle=False).astype(np.float32)

@@ -223,7 +223,7 @@ def _fit_multi_label(root, model, call, augmented, view_targets, classes, splits
     evaluation = {split: head.probabilities(held.features, multi_label=True) if len(held.items)
                   else np.zeros((0, len(classes)), np.float32) for split, held in frames.items()}
     metrics, thresholds = multi_label_metrics(evaluation, items, classes)
-    references, floor, _ = familiar_floor(call, root, splits["train"], splits["val"], size, whole_frame=True)
+    references, floor = familiar_floor(call, root, splits["train"], splits["val"], size, whole_frame=True)
     if floor is not None:
         metrics["familiarity"] = _multi_familiarity(call, root, splits["test"], references, floor, size)
     letterboxed = {"train": learn.letterboxed, **{split: held.letterboxed for split, held in frames.items()}}
@@ -427,7 +427,7 @@ def prediction_features(call, root, rows: list[Row], size, whole_frame: bool = F
 
 
 def familiar_floor(call, root, learned: list[Row], held_out: list[Row], size, whole_frame: bool = False):
-    """(references, floor, features of `learned`) of the familiarity floor
+    """(references, floor) of the familiarity floor
     (openset.familiarity_floor) with a fixed split (multi): `learned`, the frames
     the head learns from, are the references; each against the other animations'
     frames, and the `held_out` frames (val) against them, set the floor (None:
@@ -436,7 +436,7 @@ def familiar_floor(call, root, learned: list[Row], held_out: list[Row], size, wh
     references = openset.unit_rows(seen)
     held = openset.familiarity(prediction_features(call, root, held_out, size, whole_frame), references)
     groups = np.array([row["source_id"] for row in learned])
-    return references, openset.familiarity_floor(np.concatenate([openset.held_out_familiarity(seen, groups), held])), seen
+    return references, openset.familiarity_floor(np.concatenate([openset.held_out_familiarity(seen, groups), held]))
 
 
 def head_scores(call, head, images: np.ndarray, references: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
