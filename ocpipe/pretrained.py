@@ -360,7 +360,7 @@ def _fit_single_label(model, call, augmented, view_frame, learn, learn_rows, cla
         evaluations = [(np.ones(count, bool), frames["test"].features, frames["test"].items.targets)] if len(frames["test"].items) else []
     strangers, stranger_frames = _left_out_scores(augmented, view_frame, view_targets, learn, negatives, negative_frame,
                                                   len(classes), options.seed)
-    floor = openset.familiarity_floor(np.concatenate([openset.held_out_familiarity(seen, np.array(sources)), held_familiar]))
+    floor = _floor(seen, learn_rows, held_familiar)
     if floor is not None and len(strangers):
         # A left-out character's frame the floor already refuses (less like the other
         # characters' frames than the floor) needs no help from the head's threshold.
@@ -434,9 +434,15 @@ def familiar_floor(call, root, learned: list[Row], held_out: list[Row], size, wh
     nothing held out)."""
     seen = prediction_features(call, root, learned, size, whole_frame)
     references = openset.unit_rows(seen)
-    held = openset.familiarity(prediction_features(call, root, held_out, size, whole_frame), references)
+    return references, _floor(seen, learned, openset.familiarity(prediction_features(call, root, held_out, size, whole_frame), references))
+
+
+def _floor(seen: np.ndarray, learned: list[Row], held: np.ndarray) -> float | None:
+    """openset.familiarity_floor over `seen` (features of `learned`), each frame
+    against the other animations' frames, and `held`, the familiarity of her
+    frames held out of training (val or out-of-fold)."""
     groups = np.array([row["source_id"] for row in learned])
-    return references, openset.familiarity_floor(np.concatenate([openset.held_out_familiarity(seen, groups), held]))
+    return openset.familiarity_floor(np.concatenate([openset.held_out_familiarity(seen, groups), held]))
 
 
 def head_scores(call, head, images: np.ndarray, references: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
